@@ -1,0 +1,1 @@
+"""Compiled kernels (Cython + OpenMP). Import the Python wrappers, not these modules."""

@@ -1,0 +1,437 @@
+"""Dense feedforward network kernels: forward, backward, fused SGD, evaluation.
+
+Layout (shared with deepinit.network, documented in docs/network.md)
+----------------------------------------------------------------------
+A network with layer sizes ``n_0 (inputs), n_1, ..., n_L (outputs)`` keeps all its
+parameters in one flat C-contiguous buffer ``params``; layer ``l = 0..L-1`` holds
+``W_l`` of shape ``(n_l, n_{l+1})`` row-major (row i = input unit i, so
+``fan_in = n_l = W.shape[0]``), followed by ``b_l`` of shape ``(n_{l+1},)``:
+``s_{l+1} = z_l @ W_l + b_l`` and ``z_{l+1} = f(s_{l+1})``.
+
+Per-example buffers for a batch of ``B`` rows hold one ``(B, n_l)`` block per layer
+``l = 1..L``, one after the other (the "activation layout").
+
+Determinism
+-----------
+Every output element is computed by exactly one thread, with its sum in a fixed
+order (over the input units for the forward pass, over fixed SIMD-width lanes for
+the dot products of the backward pass, over the batch for the weight gradient).
+The partition of work between threads therefore never changes a result: the
+outputs are bitwise identical for any ``n_threads``.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, log
+from libc.stdint cimport int32_t
+
+from ._activations cimport (
+    activate, mul_derivative, sigmoid,
+    ACT_SIGMOID, ACT_TANH, ACT_SOFTSIGN, ACT_RELU, ACT_HARDTANH, ACT_LINEAR,
+    COST_SOFTMAX_NLL, COST_SIGMOID_SQUARED, COST_LINEAR_SQUARED,
+)
+from ._openmp_helpers cimport omp_get_thread_num
+
+ACTIVATIONS = {
+    "sigmoid": ACT_SIGMOID,
+    "tanh": ACT_TANH,
+    "softsign": ACT_SOFTSIGN,
+    "relu": ACT_RELU,
+    "hardtanh": ACT_HARDTANH,
+    "linear": ACT_LINEAR,
+}
+COSTS = {
+    "softmax-nll": COST_SOFTMAX_NLL,
+    "sigmoid-squared": COST_SIGMOID_SQUARED,
+    "linear-squared": COST_LINEAR_SQUARED,
+}
+
+# Work partition. Columns of the forward pass and rows of the backward pass are
+# cut in fixed blocks; the batch is cut in tiles so that a tile of outputs stays
+# in L1 while the block of W streams through. None of these sizes can change a
+# result (see Determinism above); they only set the grain of the parallelism.
+cdef enum:
+    COL_BLOCK = 64
+    ROW_BLOCK = 16
+    BATCH_TILE = 32
+    DOT_LANES = 16
+
+
+# --------------------------------------------------------------------------- #
+# Layer kernels (nogil, raw pointers, one task = one block of output elements)
+# --------------------------------------------------------------------------- #
+
+cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) noexcept nogil:
+    """Dot product with DOT_LANES fixed partial sums, combined in a fixed order.
+
+    Independent of pointer alignment and thread count, and still vectorizable:
+    the lane updates are a plain element-wise loop, not a reassociated reduction.
+    """
+    cdef floating acc[DOT_LANES]
+    cdef floating total = 0
+    cdef Py_ssize_t j, k, blk, n_full = n - n % DOT_LANES
+    for k in range(DOT_LANES):
+        acc[k] = 0
+    for blk in range(n_full // DOT_LANES):
+        j = blk * DOT_LANES
+        for k in range(DOT_LANES):
+            acc[k] += x[j + k] * y[j + k]
+    for j in range(n_full, n):
+        acc[j - n_full] += x[j] * y[j]
+    for k in range(DOT_LANES):
+        total += acc[k]
+    return total
+
+
+cdef void _forward_task(const floating* z, const floating* W, const floating* b,
+                        floating* s_out, floating* a_out,
+                        Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
+                        Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t b0, Py_ssize_t b1,
+                        int act) noexcept nogil:
+    """a_out[b0:b1, j0:j1] = f(z[b0:b1] @ W[:, j0:j1] + b[j0:j1]); s_out likewise before f."""
+    cdef Py_ssize_t i, j, r
+    cdef const floating* w
+    cdef floating* out
+    cdef floating zi
+    for r in range(b0, b1):
+        out = a_out + r * n_out
+        for j in range(j0, j1):
+            out[j] = b[j]
+    for i in range(n_in):
+        w = W + i * n_out
+        for r in range(b0, b1):
+            zi = z[r * n_in + i]
+            out = a_out + r * n_out
+            for j in range(j0, j1):
+                out[j] += zi * w[j]
+    for r in range(b0, b1):
+        out = a_out + r * n_out
+        if s_out != NULL:
+            for j in range(j0, j1):
+                s_out[r * n_out + j] = out[j]
+        activate(out + j0, j1 - j0, act)
+
+
+cdef void _forward_layer(const floating* z, const floating* W, const floating* b,
+                         floating* s_out, floating* a_out,
+                         Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
+                         int act, int n_threads) noexcept nogil:
+    cdef Py_ssize_t n_col = (n_out + COL_BLOCK - 1) // COL_BLOCK
+    cdef Py_ssize_t n_tile = (B + BATCH_TILE - 1) // BATCH_TILE
+    cdef Py_ssize_t task, cb, tb
+    for task in prange(n_col * n_tile, schedule="static", num_threads=n_threads):
+        cb = task % n_col
+        tb = task // n_col
+        _forward_task(z, W, b, s_out, a_out, B, n_in, n_out,
+                      cb * COL_BLOCK, min((cb + 1) * COL_BLOCK, n_out),
+                      tb * BATCH_TILE, min((tb + 1) * BATCH_TILE, B), act)
+
+
+cdef void _backward_task(const floating* z, floating* W, const floating* delta,
+                         floating* dz_out, floating* dW_out, floating lr, floating* g,
+                         Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
+                         Py_ssize_t i0, Py_ssize_t i1, int act_below) noexcept nogil:
+    """Rows i0:i1 of W: back-propagate delta, then form the weight gradient.
+
+    dz_out[:, i] = (delta @ W[i, :]) * f'(z[:, i])   (skipped when dz_out is NULL)
+    g = z[:, i] @ delta                              (into dW_out[i] or scratch g)
+    W[i, :] -= lr * g                                (only when dW_out is NULL)
+
+    In the fused form each row of W is read once and written once, and it is
+    used for dz before it is updated.
+    """
+    cdef Py_ssize_t i, j, r
+    cdef floating* w
+    cdef floating* grow
+    cdef floating zi
+    cdef const floating* d
+    for i in range(i0, i1):
+        w = W + i * n_out
+        if dz_out != NULL:
+            for r in range(B):
+                dz_out[r * n_in + i] = _dot(delta + r * n_out, w, n_out)
+        grow = dW_out + i * n_out if dW_out != NULL else g
+        for j in range(n_out):
+            grow[j] = 0
+        for r in range(B):
+            zi = z[r * n_in + i]
+            d = delta + r * n_out
+            for j in range(n_out):
+                grow[j] += zi * d[j]
+        if dW_out == NULL:
+            for j in range(n_out):
+                w[j] -= lr * grow[j]
+    if dz_out != NULL:
+        for r in range(B):
+            mul_derivative(dz_out + r * n_in + i0, z + r * n_in + i0, i1 - i0, act_below)
+
+
+cdef void _backward_layer(const floating* z, floating* W, floating* b,
+                          const floating* delta, floating* dz_out,
+                          floating* dW_out, floating* db_out, floating lr,
+                          floating* scratch, Py_ssize_t B, Py_ssize_t n_in,
+                          Py_ssize_t n_out, int act_below, int n_threads) noexcept nogil:
+    """One layer of back-propagation.
+
+    Gradient form (dW_out, db_out not NULL): write dC/dW and dC/db, leave W, b.
+    Fused form (dW_out, db_out NULL): apply W -= lr dC/dW and b -= lr dC/db in
+    place; ``scratch`` holds one row of n_out per thread.
+    """
+    cdef Py_ssize_t n_row = (n_in + ROW_BLOCK - 1) // ROW_BLOCK
+    cdef Py_ssize_t task, j, r
+    cdef floating gb
+    for task in prange(n_row, schedule="static", num_threads=n_threads):
+        _backward_task(z, W, delta, dz_out, dW_out, lr,
+                       scratch + omp_get_thread_num() * n_out if scratch != NULL else NULL,
+                       B, n_in, n_out,
+                       task * ROW_BLOCK, min((task + 1) * ROW_BLOCK, n_in), act_below)
+    for j in range(n_out):
+        gb = 0
+        for r in range(B):
+            gb = gb + delta[r * n_out + j]
+        if db_out != NULL:
+            db_out[j] = gb
+        else:
+            b[j] -= lr * gb
+
+
+cdef double _output_cost(floating* out, const int32_t* y, floating* delta,
+                         Py_ssize_t B, Py_ssize_t K, int cost, floating scale,
+                         int32_t* n_errors) noexcept nogil:
+    """Turn the output pre-activations into outputs, in place, and score them.
+
+    Returns the summed cost over the B examples (float64). When ``y`` is not
+    NULL, adds the misclassified count (argmax, first maximum) to n_errors; when
+    ``delta`` is not NULL also writes delta = scale * dC/ds for each example.
+    """
+    cdef Py_ssize_t r, k, best
+    cdef floating* o
+    cdef floating m, t, diff
+    cdef double total = 0, z, logz, c
+    for r in range(B):
+        o = out + r * K
+        if cost == COST_SOFTMAX_NLL:
+            # log-sum-exp with the max subtracted; the cost from the logits, not
+            # from log(p), so that a tiny p_y gives a large finite cost, not inf.
+            m = o[0]
+            for k in range(1, K):
+                if o[k] > m:
+                    m = o[k]
+            z = 0
+            for k in range(K):
+                z += exp(<double>(o[k] - m))
+            logz = m + log(z)
+            if y != NULL:
+                total += logz - o[y[r]]
+            for k in range(K):
+                o[k] = <floating>exp(<double>o[k] - logz)
+        else:
+            if cost == COST_SIGMOID_SQUARED:
+                activate(o, K, ACT_SIGMOID)
+            if y != NULL:
+                c = 0
+                for k in range(K):
+                    diff = o[k] - (1 if k == y[r] else 0)
+                    c += <double>diff * diff
+                total += 0.5 * c
+        if y != NULL:
+            best = 0
+            for k in range(1, K):
+                if o[k] > o[best]:
+                    best = k
+            n_errors[0] += best != y[r]
+        if delta != NULL:
+            for k in range(K):
+                t = 1 if k == y[r] else 0
+                delta[r * K + k] = (o[k] - t) * scale
+            if cost == COST_SIGMOID_SQUARED:
+                mul_derivative(delta + r * K, o, K, ACT_SIGMOID)
+    return total
+
+
+# --------------------------------------------------------------------------- #
+# Whole-network passes over the flat parameter buffer
+# --------------------------------------------------------------------------- #
+
+cdef void _net_forward(const floating* params, const Py_ssize_t* sizes, const int* acts,
+                       Py_ssize_t L, const floating* x, Py_ssize_t B,
+                       floating* a_buf, floating* s_buf, int n_threads) noexcept nogil:
+    """Forward through the L layers; the output layer is left *before* its cost."""
+    cdef Py_ssize_t l, p_off = 0, a_off = 0, n_in, n_out
+    cdef const floating* z = x
+    for l in range(L):
+        n_in = sizes[l]
+        n_out = sizes[l + 1]
+        _forward_layer(z, params + p_off, params + p_off + n_in * n_out,
+                       s_buf + a_off if s_buf != NULL else NULL, a_buf + a_off,
+                       B, n_in, n_out, acts[l] if l < L - 1 else ACT_LINEAR, n_threads)
+        z = a_buf + a_off
+        p_off += (n_in + 1) * n_out
+        a_off += B * n_out
+
+
+cdef void _net_backward(floating* params, const Py_ssize_t* sizes, const int* acts,
+                        Py_ssize_t L, const floating* x, Py_ssize_t B,
+                        const floating* a_buf, floating* d_buf, floating* grad,
+                        floating lr, floating* scratch, int n_threads) noexcept nogil:
+    """Back-propagate the output delta already in d_buf's last block.
+
+    With ``grad`` not NULL, write the gradient (params layout) and leave params;
+    with ``grad`` NULL, update params in place (fused SGD step with rate lr).
+    """
+    cdef Py_ssize_t l, p_off = 0, a_off = 0, n_in, n_out
+    cdef Py_ssize_t[64] p_offs, a_offs   # L <= 64, checked by the Python wrappers
+    for l in range(L):
+        p_offs[l] = p_off
+        a_offs[l] = a_off
+        p_off += (sizes[l] + 1) * sizes[l + 1]
+        a_off += B * sizes[l + 1]
+    for l in range(L - 1, -1, -1):
+        n_in = sizes[l]
+        n_out = sizes[l + 1]
+        _backward_layer(
+            x if l == 0 else a_buf + a_offs[l - 1],
+            params + p_offs[l], params + p_offs[l] + n_in * n_out,
+            d_buf + a_offs[l],
+            NULL if l == 0 else d_buf + a_offs[l - 1],
+            grad + p_offs[l] if grad != NULL else NULL,
+            grad + p_offs[l] + n_in * n_out if grad != NULL else NULL,
+            lr, scratch, B, n_in, n_out,
+            acts[l - 1] if l > 0 else ACT_LINEAR, n_threads,
+        )
+
+
+cdef inline Py_ssize_t _out_offset(const Py_ssize_t* sizes, Py_ssize_t L,
+                                   Py_ssize_t B) noexcept nogil:
+    cdef Py_ssize_t l, off = 0
+    for l in range(1, L):
+        off += B * sizes[l]
+    return off
+
+
+# --------------------------------------------------------------------------- #
+# Python entry points: caller-allocated buffers, n_threads, no allocation
+# --------------------------------------------------------------------------- #
+
+def forward(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
+            int cost, const floating[:, ::1] X, floating[::1] a_out,
+            floating[::1] s_out, int n_threads):
+    """Forward pass of a batch; every layer's activations into ``a_out``.
+
+    Parameters
+    ----------
+    params : (n_params,) parameter buffer (see module docstring).
+    sizes : (L + 1,) layer sizes, inputs first.
+    acts : (L - 1,) activation codes of the hidden layers.
+    cost : output/cost code; the output block of ``a_out`` receives the outputs
+        (softmax probabilities, sigmoid or linear outputs).
+    X : (B, n_0) inputs.
+    a_out : (B * (n_1 + ... + n_L),) activations, activation layout.
+    s_out : same shape as a_out for the pre-activations, or empty to skip them.
+    n_threads : OpenMP threads.
+    """
+    cdef Py_ssize_t L = sizes.shape[0] - 1, B = X.shape[0]
+    cdef int32_t n_err = 0
+    cdef floating* s_ptr = &s_out[0] if s_out.shape[0] > 0 else NULL
+    with nogil:
+        _net_forward(&params[0], &sizes[0], &acts[0] if acts.shape[0] else NULL,
+                     L, &X[0, 0], B, &a_out[0], s_ptr, n_threads)
+        _output_cost(&a_out[0] + _out_offset(&sizes[0], L, B), NULL, NULL,
+                     B, sizes[L], cost, 1, &n_err)
+
+
+def gradient(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
+             int cost, const floating[:, ::1] X, const int32_t[::1] y,
+             floating[::1] grad_out, floating[::1] a_buf, floating[::1] d_buf,
+             int n_threads):
+    """Gradient of the mean cost over a batch; parameters are left unchanged.
+
+    Parameters
+    ----------
+    grad_out : (n_params,) receives dC/dparams, params layout.
+    a_buf, d_buf : (B * (n_1 + ... + n_L),) receive the activations and the
+        back-propagated gradients dC/ds of every layer, activation layout.
+
+    Returns
+    -------
+    (cost, n_errors) : float, int
+        The mean cost over the batch and the number of misclassified examples.
+    """
+    cdef Py_ssize_t L = sizes.shape[0] - 1, B = X.shape[0]
+    cdef Py_ssize_t off = _out_offset(&sizes[0], L, B)
+    cdef int32_t n_err = 0
+    cdef double total
+    with nogil:
+        _net_forward(&params[0], &sizes[0], &acts[0] if acts.shape[0] else NULL,
+                     L, &X[0, 0], B, &a_buf[0], NULL, n_threads)
+        total = _output_cost(&a_buf[0] + off, &y[0], &d_buf[0] + off, B, sizes[L],
+                             cost, (<floating>1) / B, &n_err)
+        _net_backward(&params[0], &sizes[0], &acts[0] if acts.shape[0] else NULL,
+                      L, &X[0, 0], B, &a_buf[0], &d_buf[0], &grad_out[0], 0,
+                      NULL, n_threads)
+    return total / B, n_err
+
+
+def train_steps(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
+                int cost, const floating[:, ::1] X, const int32_t[::1] y,
+                Py_ssize_t batch_size, double lr, floating[::1] a_buf,
+                floating[::1] d_buf, floating[::1] scratch, double[::1] cost_out,
+                int32_t[::1] errors_out, int n_threads):
+    """Run ``len(X) // batch_size`` SGD steps in one call, without the GIL.
+
+    Step t uses rows ``[t * batch_size, (t + 1) * batch_size)`` of X and y,
+    minimizes the mean cost of its minibatch, and records that minibatch's
+    summed cost in ``cost_out[t]`` and its error count in ``errors_out[t]``
+    (both measured before the step's update).
+
+    Parameters
+    ----------
+    a_buf, d_buf : (batch_size * (n_1 + ... + n_L),) work buffers.
+    scratch : (n_threads * max(n_1, ..., n_L),) work buffer.
+    cost_out : (n_steps,) float64; errors_out : (n_steps,) int32.
+    """
+    cdef Py_ssize_t L = sizes.shape[0] - 1, B = batch_size
+    cdef Py_ssize_t n_steps = X.shape[0] // B, t
+    cdef Py_ssize_t off = _out_offset(&sizes[0], L, B)
+    cdef Py_ssize_t n0 = sizes[0]
+    cdef const int* acts_ptr = &acts[0] if acts.shape[0] else NULL
+    cdef floating rate = <floating>lr
+    cdef int32_t n_err
+    with nogil:
+        for t in range(n_steps):
+            _net_forward(&params[0], &sizes[0], acts_ptr, L, &X[0, 0] + t * B * n0, B,
+                         &a_buf[0], NULL, n_threads)
+            n_err = 0
+            cost_out[t] = _output_cost(&a_buf[0] + off, &y[0] + t * B, &d_buf[0] + off,
+                                       B, sizes[L], cost, (<floating>1) / B, &n_err)
+            errors_out[t] = n_err
+            _net_backward(&params[0], &sizes[0], acts_ptr, L, &X[0, 0] + t * B * n0, B,
+                          &a_buf[0], &d_buf[0], NULL, rate, &scratch[0], n_threads)
+
+
+def evaluate(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
+             int cost, const floating[:, ::1] X, const int32_t[::1] y,
+             Py_ssize_t batch_size, floating[::1] a_buf, int n_threads):
+    """Summed cost and error count over a whole set, in batches of ``batch_size``.
+
+    Parameters
+    ----------
+    a_buf : (batch_size * (n_1 + ... + n_L),) work buffer.
+
+    Returns
+    -------
+    (cost_sum, n_errors) : float, int
+    """
+    cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], start, B, k
+    cdef const int* acts_ptr = &acts[0] if acts.shape[0] else NULL
+    cdef int32_t n_err = 0
+    cdef double total = 0
+    with nogil:
+        for k in range((n + batch_size - 1) // batch_size):
+            start = k * batch_size
+            B = min(batch_size, n - start)
+            _net_forward(&params[0], &sizes[0], acts_ptr, L, &X[start, 0], B,
+                         &a_buf[0], NULL, n_threads)
+            total += _output_cost(&a_buf[0] + _out_offset(&sizes[0], L, B), &y[start],
+                                  NULL, B, sizes[L], cost, 1, &n_err)
+    return total, n_err
