@@ -1,0 +1,95 @@
+"""The configuration of one training run: what ``deepinit train`` takes and a run file stores."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import DeepinitError
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a run (with its seeds, the run is reproducible from it).
+
+    The hidden layers are ``hidden`` when given, else ``depth`` layers of ``width``
+    units. The budget is ``updates`` minibatch updates, or ``epochs`` passes over
+    a finite training set (``epochs`` is refused for streams like Shapeset-3x2).
+    """
+
+    dataset: str = "shapeset"
+    data_dir: str | None = None
+    valid_size: int | float | None = None
+    test_size: int | float | None = None
+    depth: int = 5
+    width: int = 1000
+    hidden: list[int] | None = None
+    activation: str = "tanh"
+    cost: str = "softmax-nll"
+    init: str = "normalized"
+    init_scale: float = 1.0
+    lr: float = 0.01
+    batch_size: int = 10
+    updates: int | None = None
+    epochs: float | None = None
+    eval_every: int = 1000
+    init_seed: int = 0
+    data_seed: int = 0
+    dtype: str = "float32"
+
+    DEFAULT_UPDATES = 10_000
+
+    def hidden_sizes(self) -> list[int]:
+        """The resolved hidden-layer widths."""
+        if self.hidden is not None:
+            return list(self.hidden)
+        return [self.width] * self.depth
+
+    def validate(self) -> None:
+        """Raise DeepinitError for values no dataset or network could accept."""
+        if self.hidden is None and self.depth < 0:
+            raise DeepinitError(f"--depth must be >= 0, got {self.depth}")
+        sizes = self.hidden_sizes()
+        if any(n < 1 for n in sizes):
+            raise DeepinitError(f"hidden layer widths must be >= 1, got {sizes}; fix --width or --hidden")
+        if not self.lr > 0:
+            raise DeepinitError(f"--lr must be positive, got {self.lr}")
+        if self.batch_size < 1:
+            raise DeepinitError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.eval_every < 1:
+            raise DeepinitError(f"--eval-every must be >= 1, got {self.eval_every}")
+        if self.updates is not None and self.epochs is not None:
+            raise DeepinitError("give --updates or --epochs, not both")
+        if self.updates is not None and self.updates < 0:
+            raise DeepinitError(f"--updates must be >= 0, got {self.updates}")
+        if self.epochs is not None and not self.epochs > 0:
+            raise DeepinitError(f"--epochs must be positive, got {self.epochs}")
+        if not self.init_scale > 0:
+            raise DeepinitError(f"--init-scale must be positive, got {self.init_scale}")
+
+    def total_updates(self, n_train: int | None) -> int:
+        """The budget in minibatch updates, for a training set of n_train (None: a stream)."""
+        if self.epochs is not None:
+            if n_train is None:
+                raise DeepinitError(
+                    f"--epochs needs a finite training set, but {self.dataset!r} is an infinite "
+                    "stream (online learning); give --updates instead"
+                )
+            return max(1, round(self.epochs * n_train / self.batch_size))
+        return self.DEFAULT_UPDATES if self.updates is None else self.updates
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise DeepinitError(f"unknown configuration keys {unknown}; valid keys: {sorted(known)}")
+        return cls(**data)

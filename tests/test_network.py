@@ -1,0 +1,168 @@
+"""Kernels against numpy, float64 gradient checks, and thread-count determinism."""
+
+import numpy as np
+import pytest
+
+import numpy_reference as ref
+from deepinit.errors import DeepinitError
+from deepinit.network import ACTIVATIONS, COSTS, Network
+
+EPS = 1e-4  # central differences, as recommended by Bengio 2012, sec. 4.1
+
+
+def make_net(activation="tanh", cost="softmax-nll", dtype="float64", sizes=(7, 6, 5, 4), seed=0, n_threads=1):
+    net = Network(sizes, activation, cost=cost, dtype=dtype, n_threads=n_threads)
+    net.initialize("normalized", seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    net.biases[0][...] = rng.normal(0, 0.3, net.biases[0].shape)  # non-zero biases exercise db
+    return net
+
+
+def batch(net, n=5, seed=2):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0, 1, (n, net.n_inputs)).astype(net.dtype)
+    y = rng.integers(0, net.n_classes, n).astype(np.int32)
+    return X, y
+
+
+def away_from_kinks(net, X, margin=1e-3):
+    """True when no hidden pre-activation sits within margin of a kink of relu / hardtanh."""
+    pres, _ = ref.forward(net, net.params, X)
+    for act, s in zip(net.activations, pres[:-1]):
+        if act == "relu" and np.min(np.abs(s)) < margin:
+            return False
+        if act == "hardtanh" and np.min(np.abs(np.abs(s) - 1)) < margin:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("cost", COSTS)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_gradient_matches_central_differences(activation, cost):
+    net = make_net(activation, cost)
+    if activation == "hardtanh":
+        net.initialize("normalized", seed=0, scale=3.0)  # put some units in the flat region
+    X, y = batch(net)
+    assert away_from_kinks(net, X), "test batch too close to a kink; pick another seed"
+    c, grad, _, _ = net.gradient(X, y)
+    assert c == pytest.approx(ref.cost(net, net.params, X, y), rel=1e-12)
+    numeric = np.empty_like(grad)
+    p = net.params
+    for k in range(p.size):
+        old = p[k]
+        p[k] = old + EPS
+        up = net.gradient(X, y)[0]
+        p[k] = old - EPS
+        down = net.gradient(X, y)[0]
+        p[k] = old
+        numeric[k] = (up - down) / (2 * EPS)
+    # Relative error per element, with a floor on the denominator so that exact
+    # zeros (dead relu units, saturated hardtanh) compare on an absolute scale.
+    rel = np.abs(numeric - grad) / np.maximum(np.abs(numeric) + np.abs(grad), 1e-6)
+    assert rel.max() < 1e-6, f"max relative error {rel.max():.2e} at {rel.argmax()}"
+    assert np.abs(grad).max() > 1e-3  # the check compared something
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-12), ("float32", 2e-5)])
+@pytest.mark.parametrize("cost", COSTS)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_forward_and_backward_match_numpy(activation, cost, dtype, rtol):
+    # Widths that are not multiples of the kernels' block sizes, and a batch
+    # larger than one batch tile, so that every edge path runs.
+    net = make_net(activation, cost, dtype, sizes=(37, 70, 45, 9), n_threads=2)
+    X, y = batch(net, n=41)
+    params64 = net.params.astype(np.float64)
+    X64 = X.astype(np.float64)
+    acts, pres = net.forward(X, pre_activations=True)
+    ref_pres, ref_acts = ref.forward(net, params64, X64)
+    for got, want in zip(acts + pres, ref_acts + ref_pres):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+    _, grad, deltas, _ = net.gradient(X, y)
+    ref_grad, ref_deltas = ref.gradient(net, params64, X64, y)
+    scale = np.abs(ref_grad).max()
+    np.testing.assert_allclose(grad, ref_grad, rtol=rtol, atol=rtol * scale)
+    for got, want in zip(deltas, ref_deltas):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
+
+
+def test_fused_training_step_equals_gradient_then_update():
+    net = make_net("softsign", "softmax-nll", "float32", sizes=(33, 40, 21, 5), n_threads=2)
+    X, y = batch(net, n=10)
+    lr = np.float32(0.05)
+    c, grad, _, _ = net.gradient(X, y)
+    expected = net.params - lr * grad
+    costs, errors = net.train_steps(X, y, batch_size=10, lr=float(lr))
+    assert costs[0] / 10 == pytest.approx(c, rel=1e-6)
+    np.testing.assert_array_equal(net.params, expected)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_training_is_bitwise_identical_for_any_thread_count(activation, dtype):
+    results = []
+    for n_threads in (1, 2, 3, 5):
+        net = make_net(activation, "softmax-nll", dtype, sizes=(100, 130, 70, 9), n_threads=n_threads)
+        X, y = batch(net, n=200, seed=7)
+        costs, errors = net.train_steps(X, y, batch_size=10, lr=0.1)
+        acts = net.forward(X[:50])
+        results.append((net.params.copy(), costs, errors, acts[-1]))
+    first = results[0]
+    assert not np.array_equal(first[0], make_net(activation, "softmax-nll", dtype, sizes=(100, 130, 70, 9)).params)
+    for other in results[1:]:
+        for a, b in zip(first, other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_evaluate_matches_reference_and_batching():
+    net = make_net("tanh", "softmax-nll", "float64", sizes=(20, 30, 6), n_threads=2)
+    X, y = batch(net, n=97)
+    mean_cost, err = net.evaluate(X, y, batch_size=16)
+    assert mean_cost == pytest.approx(ref.cost(net, net.params, X, y), rel=1e-12)
+    pred = ref.forward(net, net.params, X)[1][-1].argmax(axis=1)
+    assert err == pytest.approx(np.mean(pred != y))
+    assert net.evaluate(X, y, batch_size=97) == pytest.approx((mean_cost, err), rel=1e-12)
+
+
+def test_nll_stays_finite_for_confident_wrong_predictions():
+    net = make_net("linear", "softmax-nll", "float32", sizes=(2, 3))
+    net.weights[0][...] = [[200, -200, 0], [0, 0, 0]]
+    net.biases[0][...] = 0
+    X = np.array([[1.0, 0.0]], np.float32)
+    c, grad, _, _ = net.gradient(X, np.array([1], np.int32))
+    assert np.isfinite(c) and c == pytest.approx(400, rel=1e-5)
+    assert np.all(np.isfinite(grad))
+
+
+def test_nan_propagates_instead_of_being_hidden():
+    net = make_net("relu", "softmax-nll", "float32", sizes=(4, 5, 3))
+    X = np.full((2, 4), np.nan, np.float32)
+    out = net.forward(X)
+    assert np.isnan(out[0]).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(sizes=(4, 0, 3)), "at least one unit"),
+        (dict(sizes=(4, 3), activation="swish"), None),
+        (dict(sizes=(4, 5, 3), activation="swish"), "unknown activation"),
+        (dict(sizes=(4, 5, 3), cost="hinge"), "unknown cost"),
+        (dict(sizes=(4, 5, 1)), "at least 2 outputs"),
+        (dict(sizes=(4, 5, 3), dtype="float16"), "unknown dtype"),
+    ],
+)
+def test_bad_network_configuration_is_a_clear_error(kwargs, match):
+    if match is None:  # no hidden layer: the activation list is empty, nothing to check
+        Network(**kwargs)
+        return
+    with pytest.raises(DeepinitError, match=match):
+        Network(**kwargs)
+
+
+def test_bad_labels_are_rejected_before_any_kernel_runs():
+    net = make_net(sizes=(4, 5, 3))
+    X = np.zeros((2, 4))
+    with pytest.raises(DeepinitError, match="labels must lie"):
+        net.gradient(X, np.array([0, 3]))
+    with pytest.raises(DeepinitError, match="do not split"):
+        net.train_steps(np.zeros((5, 4)), np.zeros(5, np.int32), batch_size=2, lr=0.1)
