@@ -1,0 +1,36 @@
+"""Shared fixtures: the real MNIST test set, read from the ``shared/`` folder beside the repo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+MNIST_TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """Directory of the official t10k files (env ``DEEPINIT_MNIST_DIR`` overrides); skip if absent.
+
+    The files are never copied into the repo, so tests read them in place.
+    """
+    default = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+    directory = Path(os.environ.get("DEEPINIT_MNIST_DIR") or default)
+    missing = [name for name in MNIST_TEST_FILES if not (directory / name).is_file()]
+    if missing:
+        pytest.skip(f"real MNIST test set not found at {directory}: missing {', '.join(missing)}")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def mnist_test_set(mnist_dir: Path):
+    """The 10,000 real test digits: X (10000, 784) float32 in [0, 1], y (10000,) int32."""
+    from deepinit.datasets.mnist import load_idx_pair
+
+    X, y = load_idx_pair(mnist_dir / MNIST_TEST_FILES[0], mnist_dir / MNIST_TEST_FILES[1])
+    # Shared by every test of the session: read-only so that no test can alter another's data.
+    X.flags.writeable = False
+    y.flags.writeable = False
+    return X, y
