@@ -89,11 +89,16 @@ def test_fused_training_step_equals_gradient_then_update():
     net = make_net("softsign", "softmax-nll", "float32", sizes=(33, 40, 21, 5), n_threads=2)
     X, y = batch(net, n=10)
     lr = np.float32(0.05)
+    before = net.params.copy()
     c, grad, _, _ = net.gradient(X, y)
-    expected = net.params - lr * grad
+    # w - lr*g rounded twice (numpy; builds without FMA) or once (FMA builds:
+    # x86-64-v3/v4); float64 holds lr*g exactly, so the second is exact-then-round.
+    two_roundings = net.params - lr * grad
+    one_rounding = (net.params.astype(np.float64) - np.float64(lr) * grad.astype(np.float64)).astype(np.float32)
     costs, errors = net.train_steps(X, y, batch_size=10, lr=float(lr))
     assert costs[0] / 10 == pytest.approx(c, rel=1e-6)
-    np.testing.assert_array_equal(net.params, expected)
+    assert np.all((net.params == two_roundings) | (net.params == one_rounding))
+    assert np.mean(net.params != before) > 0.9  # the step moved (nearly) every parameter
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])

@@ -14,7 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ._kernels import _dense
+from ._kernels import KERNEL_BUILD
+from ._kernels import dense as _dense
 from ._kernels._openmp_helpers import effective_n_threads
 from .choices import ACTIVATIONS, COSTS, DTYPES, INIT_SCHEMES
 from .errors import DeepinitError
@@ -159,11 +160,7 @@ class Network:
         if key not in self._work:
             n_act = batch * sum(self.sizes[1:])
             if purpose == "train":
-                bufs = (
-                    np.empty(n_act, self.dtype),
-                    np.empty(n_act, self.dtype),
-                    np.empty(self.n_threads * max(self.sizes[1:]), self.dtype),
-                )
+                bufs = (np.empty(n_act, self.dtype), np.empty(n_act, self.dtype))
             else:
                 bufs = (np.empty(n_act, self.dtype),)
             self._work[key] = bufs
@@ -263,10 +260,10 @@ class Network:
         n_steps = n // batch_size
         costs = np.empty(n_steps, np.float64)
         errors = np.empty(n_steps, np.int32)
-        a, d, scratch = self._buffers("train", batch_size)
+        a, d = self._buffers("train", batch_size)
         _dense.train_steps(
             self.params, self._sizes, self._acts, self._cost, X, y, batch_size, float(lr),
-            a, d, scratch, costs, errors, self.n_threads,
+            a, d, costs, errors, self.n_threads,
         )
         return costs, errors
 

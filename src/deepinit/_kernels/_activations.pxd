@@ -4,7 +4,12 @@
 # backward pass needs only the stored activations, never the pre-activations.
 
 from cython cimport floating
-from libc.math cimport exp, expf, tanh, tanhf, fabs, fabsf
+from libc.math cimport exp, expf, tanh, fabs, fabsf
+
+cdef extern from "_simd.h" nogil:
+    # Vectorized float32 tanh and sigmoid, in place (relative error ~1.3e-7).
+    void di_tanh_f(float* x, Py_ssize_t n)
+    void di_sigmoid_f(float* x, Py_ssize_t n)
 
 # Hidden-layer activations. Codes are shared with deepinit.activations (Python side).
 cdef enum:
@@ -40,12 +45,14 @@ cdef inline void activate(floating* x, Py_ssize_t n, int act) noexcept nogil:
     """In place: x[k] <- f(x[k]) for k < n. The switch is outside the loops."""
     cdef Py_ssize_t k
     if act == ACT_SIGMOID:
-        for k in range(n):
-            x[k] = sigmoid(x[k])
+        if floating is float:
+            di_sigmoid_f(x, n)
+        else:
+            for k in range(n):
+                x[k] = sigmoid(x[k])
     elif act == ACT_TANH:
         if floating is float:
-            for k in range(n):
-                x[k] = tanhf(x[k])
+            di_tanh_f(x, n)
         else:
             for k in range(n):
                 x[k] = tanh(x[k])

@@ -30,7 +30,6 @@ from ._activations cimport (
     ACT_SIGMOID, ACT_TANH, ACT_SOFTSIGN, ACT_RELU, ACT_HARDTANH, ACT_LINEAR,
     COST_SOFTMAX_NLL, COST_SIGMOID_SQUARED, COST_LINEAR_SQUARED,
 )
-from ._openmp_helpers cimport omp_get_thread_num
 
 ACTIVATIONS = {
     "sigmoid": ACT_SIGMOID,
@@ -54,33 +53,26 @@ cdef enum:
     COL_BLOCK = 64
     ROW_BLOCK = 16
     BATCH_TILE = 32
-    DOT_LANES = 16
 
 
 # --------------------------------------------------------------------------- #
 # Layer kernels (nogil, raw pointers, one task = one block of output elements)
 # --------------------------------------------------------------------------- #
 
-cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) noexcept nogil:
-    """Dot product with DOT_LANES fixed partial sums, combined in a fixed order.
-
-    Independent of pointer alignment and thread count, and still vectorizable:
-    the lane updates are a plain element-wise loop, not a reassociated reduction.
-    """
-    cdef floating acc[DOT_LANES]
-    cdef floating total = 0
-    cdef Py_ssize_t j, k, blk, n_full = n - n % DOT_LANES
-    for k in range(DOT_LANES):
-        acc[k] = 0
-    for blk in range(n_full // DOT_LANES):
-        j = blk * DOT_LANES
-        for k in range(DOT_LANES):
-            acc[k] += x[j + k] * y[j + k]
-    for j in range(n_full, n):
-        acc[j - n_full] += x[j] * y[j]
-    for k in range(DOT_LANES):
-        total += acc[k]
-    return total
+cdef extern from "_simd.h" nogil:
+    # Register-blocked micro-kernels (GCC/Clang vector extensions); see _simd.h.
+    void di_forward_cols_float(const float* z, Py_ssize_t ldz, const float* W, Py_ssize_t ldw,
+                               Py_ssize_t n_in, const float* b, float* out, Py_ssize_t ldo,
+                               Py_ssize_t B, Py_ssize_t j0, Py_ssize_t j1)
+    void di_forward_cols_double(const double* z, Py_ssize_t ldz, const double* W, Py_ssize_t ldw,
+                                Py_ssize_t n_in, const double* b, double* out, Py_ssize_t ldo,
+                                Py_ssize_t B, Py_ssize_t j0, Py_ssize_t j1)
+    void di_backward_rows_float(const float* z, Py_ssize_t ldz, const float* delta, Py_ssize_t ldd,
+                                float* W, Py_ssize_t n, Py_ssize_t B, Py_ssize_t i0, Py_ssize_t i1,
+                                float lr, float* dW, float* dz, Py_ssize_t ldo)
+    void di_backward_rows_double(const double* z, Py_ssize_t ldz, const double* delta, Py_ssize_t ldd,
+                                 double* W, Py_ssize_t n, Py_ssize_t B, Py_ssize_t i0, Py_ssize_t i1,
+                                 double lr, double* dW, double* dz, Py_ssize_t ldo)
 
 
 cdef void _forward_task(const floating* z, const floating* W, const floating* b,
@@ -89,21 +81,14 @@ cdef void _forward_task(const floating* z, const floating* W, const floating* b,
                         Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t b0, Py_ssize_t b1,
                         int act) noexcept nogil:
     """a_out[b0:b1, j0:j1] = f(z[b0:b1] @ W[:, j0:j1] + b[j0:j1]); s_out likewise before f."""
-    cdef Py_ssize_t i, j, r
-    cdef const floating* w
+    cdef Py_ssize_t j, r
     cdef floating* out
-    cdef floating zi
-    for r in range(b0, b1):
-        out = a_out + r * n_out
-        for j in range(j0, j1):
-            out[j] = b[j]
-    for i in range(n_in):
-        w = W + i * n_out
-        for r in range(b0, b1):
-            zi = z[r * n_in + i]
-            out = a_out + r * n_out
-            for j in range(j0, j1):
-                out[j] += zi * w[j]
+    if floating is float:
+        di_forward_cols_float(z + b0 * n_in, n_in, W, n_out, n_in, b, a_out + b0 * n_out,
+                              n_out, b1 - b0, j0, j1)
+    else:
+        di_forward_cols_double(z + b0 * n_in, n_in, W, n_out, n_in, b, a_out + b0 * n_out,
+                               n_out, b1 - b0, j0, j1)
     for r in range(b0, b1):
         out = a_out + r * n_out
         if s_out != NULL:
@@ -128,39 +113,23 @@ cdef void _forward_layer(const floating* z, const floating* W, const floating* b
 
 
 cdef void _backward_task(const floating* z, floating* W, const floating* delta,
-                         floating* dz_out, floating* dW_out, floating lr, floating* g,
+                         floating* dz_out, floating* dW_out, floating lr,
                          Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
                          Py_ssize_t i0, Py_ssize_t i1, int act_below) noexcept nogil:
     """Rows i0:i1 of W: back-propagate delta, then form the weight gradient.
 
     dz_out[:, i] = (delta @ W[i, :]) * f'(z[:, i])   (skipped when dz_out is NULL)
-    g = z[:, i] @ delta                              (into dW_out[i] or scratch g)
+    g = z[:, i] @ delta                              (into dW_out[i] when not NULL)
     W[i, :] -= lr * g                                (only when dW_out is NULL)
 
     In the fused form each row of W is read once and written once, and it is
     used for dz before it is updated.
     """
-    cdef Py_ssize_t i, j, r
-    cdef floating* w
-    cdef floating* grow
-    cdef floating zi
-    cdef const floating* d
-    for i in range(i0, i1):
-        w = W + i * n_out
-        if dz_out != NULL:
-            for r in range(B):
-                dz_out[r * n_in + i] = _dot(delta + r * n_out, w, n_out)
-        grow = dW_out + i * n_out if dW_out != NULL else g
-        for j in range(n_out):
-            grow[j] = 0
-        for r in range(B):
-            zi = z[r * n_in + i]
-            d = delta + r * n_out
-            for j in range(n_out):
-                grow[j] += zi * d[j]
-        if dW_out == NULL:
-            for j in range(n_out):
-                w[j] -= lr * grow[j]
+    cdef Py_ssize_t r
+    if floating is float:
+        di_backward_rows_float(z, n_in, delta, n_out, W, n_out, B, i0, i1, lr, dW_out, dz_out, n_in)
+    else:
+        di_backward_rows_double(z, n_in, delta, n_out, W, n_out, B, i0, i1, lr, dW_out, dz_out, n_in)
     if dz_out != NULL:
         for r in range(B):
             mul_derivative(dz_out + r * n_in + i0, z + r * n_in + i0, i1 - i0, act_below)
@@ -169,21 +138,19 @@ cdef void _backward_task(const floating* z, floating* W, const floating* delta,
 cdef void _backward_layer(const floating* z, floating* W, floating* b,
                           const floating* delta, floating* dz_out,
                           floating* dW_out, floating* db_out, floating lr,
-                          floating* scratch, Py_ssize_t B, Py_ssize_t n_in,
+                          Py_ssize_t B, Py_ssize_t n_in,
                           Py_ssize_t n_out, int act_below, int n_threads) noexcept nogil:
     """One layer of back-propagation.
 
     Gradient form (dW_out, db_out not NULL): write dC/dW and dC/db, leave W, b.
     Fused form (dW_out, db_out NULL): apply W -= lr dC/dW and b -= lr dC/db in
-    place; ``scratch`` holds one row of n_out per thread.
+    place.
     """
     cdef Py_ssize_t n_row = (n_in + ROW_BLOCK - 1) // ROW_BLOCK
     cdef Py_ssize_t task, j, r
     cdef floating gb
     for task in prange(n_row, schedule="static", num_threads=n_threads):
-        _backward_task(z, W, delta, dz_out, dW_out, lr,
-                       scratch + omp_get_thread_num() * n_out if scratch != NULL else NULL,
-                       B, n_in, n_out,
+        _backward_task(z, W, delta, dz_out, dW_out, lr, B, n_in, n_out,
                        task * ROW_BLOCK, min((task + 1) * ROW_BLOCK, n_in), act_below)
     for j in range(n_out):
         gb = 0
@@ -273,7 +240,7 @@ cdef void _net_forward(const floating* params, const Py_ssize_t* sizes, const in
 cdef void _net_backward(floating* params, const Py_ssize_t* sizes, const int* acts,
                         Py_ssize_t L, const floating* x, Py_ssize_t B,
                         const floating* a_buf, floating* d_buf, floating* grad,
-                        floating lr, floating* scratch, int n_threads) noexcept nogil:
+                        floating lr, int n_threads) noexcept nogil:
     """Back-propagate the output delta already in d_buf's last block.
 
     With ``grad`` not NULL, write the gradient (params layout) and leave params;
@@ -296,7 +263,7 @@ cdef void _net_backward(floating* params, const Py_ssize_t* sizes, const int* ac
             NULL if l == 0 else d_buf + a_offs[l - 1],
             grad + p_offs[l] if grad != NULL else NULL,
             grad + p_offs[l] + n_in * n_out if grad != NULL else NULL,
-            lr, scratch, B, n_in, n_out,
+            lr, B, n_in, n_out,
             acts[l - 1] if l > 0 else ACT_LINEAR, n_threads,
         )
 
@@ -367,15 +334,14 @@ def gradient(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] a
         total = _output_cost(&a_buf[0] + off, &y[0], &d_buf[0] + off, B, sizes[L],
                              cost, (<floating>1) / B, &n_err)
         _net_backward(&params[0], &sizes[0], &acts[0] if acts.shape[0] else NULL,
-                      L, &X[0, 0], B, &a_buf[0], &d_buf[0], &grad_out[0], 0,
-                      NULL, n_threads)
+                      L, &X[0, 0], B, &a_buf[0], &d_buf[0], &grad_out[0], 0, n_threads)
     return total / B, n_err
 
 
 def train_steps(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
                 int cost, const floating[:, ::1] X, const int32_t[::1] y,
                 Py_ssize_t batch_size, double lr, floating[::1] a_buf,
-                floating[::1] d_buf, floating[::1] scratch, double[::1] cost_out,
+                floating[::1] d_buf, double[::1] cost_out,
                 int32_t[::1] errors_out, int n_threads):
     """Run ``len(X) // batch_size`` SGD steps in one call, without the GIL.
 
@@ -387,7 +353,6 @@ def train_steps(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     Parameters
     ----------
     a_buf, d_buf : (batch_size * (n_1 + ... + n_L),) work buffers.
-    scratch : (n_threads * max(n_1, ..., n_L),) work buffer.
     cost_out : (n_steps,) float64; errors_out : (n_steps,) int32.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, B = batch_size
@@ -406,7 +371,7 @@ def train_steps(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                                        B, sizes[L], cost, (<floating>1) / B, &n_err)
             errors_out[t] = n_err
             _net_backward(&params[0], &sizes[0], acts_ptr, L, &X[0, 0] + t * B * n0, B,
-                          &a_buf[0], &d_buf[0], NULL, rate, &scratch[0], n_threads)
+                          &a_buf[0], &d_buf[0], NULL, rate, n_threads)
 
 
 def evaluate(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,

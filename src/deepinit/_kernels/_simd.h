@@ -1,0 +1,316 @@
+/* Register-blocked micro-kernels for deepinit's dense layers (used by _dense.pyx).
+ *
+ * Written with GCC/Clang vector extensions so that the accumulators are local
+ * vector variables, which the compiler keeps in registers; plain C arrays are
+ * spilled to the stack and every multiply-add then loads and stores memory.
+ * The same source compiles for any instruction set. Vectors are 32 bytes on
+ * every target (lowered to pairs of SSE registers on baseline x86-64): wider
+ * vectors would leave long scalar tails on the paper's 1000-unit layers
+ * (1000 = 62 x 16 + 8), and AVX-512 builds still gain its 32 registers.
+ *
+ * Determinism: every output element is a sum in a fixed order: over i for the
+ * forward tile, over the batch rows for the weight gradient, and over fixed
+ * lanes (j modulo the vector width, counted from the start of the row) for the
+ * back-propagated dot products, combined in a fixed order. Vector and scalar
+ * tails use the same expressions, so the compiler contracts them (or not) to
+ * FMA alike. Nothing depends on how work is split between threads.
+ */
+#ifndef DEEPINIT_SIMD_H
+#define DEEPINIT_SIMD_H
+
+#include <stddef.h>
+#include <string.h>
+
+#define DI_VBYTES 32
+
+typedef float di_vf __attribute__((vector_size(DI_VBYTES)));
+typedef double di_vd __attribute__((vector_size(DI_VBYTES)));
+
+#define DI_NF ((ptrdiff_t)(DI_VBYTES / sizeof(float)))
+#define DI_ND ((ptrdiff_t)(DI_VBYTES / sizeof(double)))
+#define DI_INLINE static inline __attribute__((always_inline))
+/* Not every module that includes this header calls every kernel. */
+#define DI_KERNEL static __attribute__((unused))
+
+/* Unaligned vector load/store (memcpy compiles to one vmovups/vmovupd). */
+DI_INLINE di_vf di_ld_f(const float *p) { di_vf v; memcpy(&v, p, sizeof v); return v; }
+DI_INLINE di_vd di_ld_d(const double *p) { di_vd v; memcpy(&v, p, sizeof v); return v; }
+DI_INLINE void di_st_f(float *p, di_vf v) { memcpy(p, &v, sizeof v); }
+DI_INLINE void di_st_d(double *p, di_vd v) { memcpy(p, &v, sizeof v); }
+
+/* Widest forward tile: DI_RB batch rows x 2 vectors of columns. 6 x 2 accumulators
+ * + 2 weight vectors + 1 broadcast fit the 16 registers of AVX2. */
+#define DI_RB 6
+
+/* ------------------------------------------------------------------------ */
+/* Forward tile: out[r, 0:2V] = b[0:2V] + sum_i z[r, i] * W[i, 0:2V], r < RB.  */
+/* ------------------------------------------------------------------------ */
+#define DI_DEFINE_FWD_TILE(T, V, NV, LD, ST, RB)                                      \
+    DI_INLINE void di_fwd_tile_##T##_##RB(const T *z, ptrdiff_t ldz, const T *W,      \
+                                          ptrdiff_t ldw, ptrdiff_t n_in, const T *b,  \
+                                          T *out, ptrdiff_t ldo) {                    \
+        V acc[RB][2];                                                                 \
+        const V b0 = LD(b), b1 = LD(b + NV);                                          \
+        for (int r = 0; r < RB; r++) { acc[r][0] = b0; acc[r][1] = b1; }              \
+        for (ptrdiff_t i = 0; i < n_in; i++) {                                        \
+            const V w0 = LD(W + i * ldw), w1 = LD(W + i * ldw + NV);                  \
+            for (int r = 0; r < RB; r++) {                                            \
+                const T zr = z[r * ldz + i];                                          \
+                acc[r][0] += zr * w0;                                                 \
+                acc[r][1] += zr * w1;                                                 \
+            }                                                                         \
+        }                                                                             \
+        for (int r = 0; r < RB; r++) {                                                \
+            ST(out + r * ldo, acc[r][0]);                                             \
+            ST(out + r * ldo + NV, acc[r][1]);                                        \
+        }                                                                             \
+    }
+
+/* One vector of columns, for what is left after the 2-vector tiles. */
+#define DI_DEFINE_FWD_TILE1(T, V, NV, LD, ST)                                         \
+    DI_INLINE void di_fwd_tile1_##T(const T *z, ptrdiff_t ldz, const T *W,            \
+                                    ptrdiff_t ldw, ptrdiff_t n_in, const T *b,        \
+                                    T *out, ptrdiff_t ldo, ptrdiff_t B) {             \
+        for (ptrdiff_t r0 = 0; r0 < B; r0 += 4) {                                     \
+            const ptrdiff_t rows = B - r0 < 4 ? B - r0 : 4;                           \
+            V acc[4];                                                                 \
+            for (int r = 0; r < 4; r++) acc[r] = LD(b);                               \
+            for (ptrdiff_t i = 0; i < n_in; i++) {                                    \
+                const V w0 = LD(W + i * ldw);                                         \
+                for (ptrdiff_t r = 0; r < rows; r++) acc[r] += z[(r0 + r) * ldz + i] * w0; \
+            }                                                                         \
+            for (ptrdiff_t r = 0; r < rows; r++) ST(out + (r0 + r) * ldo, acc[r]);    \
+        }                                                                             \
+    }
+
+#define DI_DEFINE_FWD(T, V, NV, LD, ST)                                               \
+    DI_DEFINE_FWD_TILE(T, V, NV, LD, ST, 1)                                           \
+    DI_DEFINE_FWD_TILE(T, V, NV, LD, ST, 2)                                           \
+    DI_DEFINE_FWD_TILE(T, V, NV, LD, ST, 3)                                           \
+    DI_DEFINE_FWD_TILE(T, V, NV, LD, ST, 4)                                           \
+    DI_DEFINE_FWD_TILE(T, V, NV, LD, ST, 5)                                           \
+    DI_DEFINE_FWD_TILE(T, V, NV, LD, ST, 6)                                           \
+    DI_DEFINE_FWD_TILE1(T, V, NV, LD, ST)                                             \
+    /* Columns j0..j1 of out (rows 0..B-1): tiles of 2 vectors, of 1, then scalars.  */\
+    DI_KERNEL void di_forward_cols_##T(const T *z, ptrdiff_t ldz, const T *W,            \
+                                    ptrdiff_t ldw, ptrdiff_t n_in, const T *b, T *out,\
+                                    ptrdiff_t ldo, ptrdiff_t B, ptrdiff_t j0,         \
+                                    ptrdiff_t j1) {                                   \
+        ptrdiff_t j = j0;                                                             \
+        for (; j + 2 * NV <= j1; j += 2 * NV) {                                       \
+            /* Rows in groups of at most DI_RB, sized evenly (10 = 5 + 5). */         \
+            ptrdiff_t n_groups = (B + DI_RB - 1) / DI_RB, r0 = 0;                     \
+            for (ptrdiff_t g = 0; g < n_groups; g++) {                                \
+                ptrdiff_t rows = (B - r0) / (n_groups - g);                           \
+                const T *zg = z + r0 * ldz;                                           \
+                T *og = out + r0 * ldo + j;                                           \
+                switch (rows) {                                                       \
+                case 1: di_fwd_tile_##T##_1(zg, ldz, W + j, ldw, n_in, b + j, og, ldo); break; \
+                case 2: di_fwd_tile_##T##_2(zg, ldz, W + j, ldw, n_in, b + j, og, ldo); break; \
+                case 3: di_fwd_tile_##T##_3(zg, ldz, W + j, ldw, n_in, b + j, og, ldo); break; \
+                case 4: di_fwd_tile_##T##_4(zg, ldz, W + j, ldw, n_in, b + j, og, ldo); break; \
+                case 5: di_fwd_tile_##T##_5(zg, ldz, W + j, ldw, n_in, b + j, og, ldo); break; \
+                default: di_fwd_tile_##T##_6(zg, ldz, W + j, ldw, n_in, b + j, og, ldo); break; \
+                }                                                                     \
+                r0 += rows;                                                           \
+            }                                                                         \
+        }                                                                             \
+        for (; j + NV <= j1; j += NV)                                                 \
+            di_fwd_tile1_##T(z, ldz, W + j, ldw, n_in, b + j, out + j, ldo, B);       \
+        for (; j < j1; j++) {                                                         \
+            for (ptrdiff_t r = 0; r < B; r++) {                                       \
+                T acc = b[j];                                                         \
+                for (ptrdiff_t i = 0; i < n_in; i++) acc += z[r * ldz + i] * W[i * ldw + j]; \
+                out[r * ldo + j] = acc;                                               \
+            }                                                                         \
+        }                                                                             \
+    }
+
+DI_DEFINE_FWD(float, di_vf, DI_NF, di_ld_f, di_st_f)
+DI_DEFINE_FWD(double, di_vd, DI_ND, di_ld_d, di_st_d)
+
+/* ------------------------------------------------------------------------ */
+/* Back-propagation through rows i0..i1 of W (n columns), batch of B rows:   */
+/*   dz[r * ldo + i] = sum_j delta[r, j] * W[i, j]         (when dz != NULL) */
+/*   g[j]            = sum_r z[r * ldz + i] * delta[r, j]  (r in order)       */
+/*   then W[i, j] -= lr * g[j]  (dW == NULL: fused SGD step)                  */
+/*   or   dW[i * ldw + j] = g[j]                                             */
+/* Columns go in blocks of DI_JB from column 0, so that the block of delta   */
+/* (B x DI_JB) stays in L1 while the rows of W stream through; within a      */
+/* block, one pass over each row segment reads each weight once for the dot  */
+/* products, the gradient and the update (the dots use it before it moves).  */
+/* Sums: dz adds the blocks in order, each block's vector lanes (j mod V     */
+/* from the block start) then its scalar tail; g runs over r in order.        */
+/* ------------------------------------------------------------------------ */
+#define DI_JB 256
+/* Batch rows per pass: R accumulators + g + w + delta + broadcast <= 16 registers. */
+#define DI_BR 10
+
+#define DI_DEFINE_SEG(T, V, NV, LD, ST, R)                                            \
+    /* Rows r0..r0+R of the batch over one row segment w[0:len]; first/last: is    \
+     * this the first/last group of batch rows (g starts at 0 / is applied).    */ \
+    DI_INLINE void di_seg_##T##_##R(const T *zc, ptrdiff_t ldz, const T *delta,        \
+                                    ptrdiff_t ldd, T *w, ptrdiff_t len, T lr,          \
+                                    T *g_buf, T *g_out, int first, int last,           \
+                                    T *dots, int want_dots) {                          \
+        V acc[R];                                                                      \
+        T tail[R];                                                                     \
+        for (int r = 0; r < R; r++) { acc[r] = (V){0}; tail[r] = 0; }                  \
+        const ptrdiff_t n_vec = len - len % NV;                                        \
+        for (ptrdiff_t j = 0; j < n_vec; j += NV) {                                    \
+            const V wv = LD(w + j);                                                    \
+            V g = first ? (V){0} : LD(g_buf + j);                                      \
+            for (int r = 0; r < R; r++) {                                              \
+                const V d = LD(delta + r * ldd + j);                                   \
+                if (want_dots) acc[r] += d * wv;                                       \
+                g += zc[r * ldz] * d;                                                  \
+            }                                                                          \
+            if (!last) ST(g_buf + j, g);                                               \
+            else if (g_out) ST(g_out + j, g);                                          \
+            else ST(w + j, wv - lr * g);                                               \
+        }                                                                              \
+        for (ptrdiff_t j = n_vec; j < len; j++) {                                      \
+            const T wj = w[j];                                                         \
+            T g = first ? 0 : g_buf[j];                                                \
+            for (int r = 0; r < R; r++) {                                              \
+                const T d = delta[r * ldd + j];                                        \
+                if (want_dots) tail[r] += d * wj;                                      \
+                g += zc[r * ldz] * d;                                                  \
+            }                                                                          \
+            if (!last) g_buf[j] = g;                                                   \
+            else if (g_out) g_out[j] = g;                                              \
+            else w[j] = wj - lr * g;                                                   \
+        }                                                                              \
+        if (want_dots)                                                                 \
+            for (int r = 0; r < R; r++) {                                              \
+                T s = 0;                                                               \
+                for (ptrdiff_t k = 0; k < NV; k++) s += acc[r][k];                     \
+                dots[r] = s + tail[r];                                                 \
+            }                                                                          \
+    }
+
+#define DI_DEFINE_BACKWARD(T, V, NV, LD, ST)                                          \
+    DI_DEFINE_SEG(T, V, NV, LD, ST, 1)                                                \
+    DI_DEFINE_SEG(T, V, NV, LD, ST, 2)                                                \
+    DI_DEFINE_SEG(T, V, NV, LD, ST, 3)                                                \
+    DI_DEFINE_SEG(T, V, NV, LD, ST, 4)                                                \
+    DI_DEFINE_SEG(T, V, NV, LD, ST, 5)                                                \
+    DI_DEFINE_SEG(T, V, NV, LD, ST, 6)                                                \
+    DI_DEFINE_SEG(T, V, NV, LD, ST, 7)                                                \
+    DI_DEFINE_SEG(T, V, NV, LD, ST, 8)                                                \
+    DI_DEFINE_SEG(T, V, NV, LD, ST, 9)                                                \
+    DI_DEFINE_SEG(T, V, NV, LD, ST, 10)                                               \
+    DI_KERNEL void di_backward_rows_##T(const T *z, ptrdiff_t ldz, const T *delta,         \
+                                     ptrdiff_t ldd, T *W, ptrdiff_t n, ptrdiff_t B,     \
+                                     ptrdiff_t i0, ptrdiff_t i1, T lr, T *dW,           \
+                                     T *dz, ptrdiff_t ldo) {                            \
+        T g_buf[DI_JB];                                                                \
+        T dots[DI_BR];                                                                 \
+        for (ptrdiff_t jb = 0; jb < n; jb += DI_JB) {                                  \
+            const ptrdiff_t len = n - jb < DI_JB ? n - jb : DI_JB;                     \
+            for (ptrdiff_t i = i0; i < i1; i++) {                                      \
+                T *w = W + i * n + jb;                                                 \
+                T *g_out = dW ? dW + i * n + jb : NULL;                                \
+                for (ptrdiff_t r0 = 0; r0 < B; r0 += DI_BR) {                          \
+                    const ptrdiff_t rows = B - r0 < DI_BR ? B - r0 : DI_BR;            \
+                    const int first = r0 == 0, last = r0 + rows == B;                  \
+                    const T *zc = z + r0 * ldz + i;                                    \
+                    const T *dl = delta + r0 * ldd + jb;                               \
+                    const int want = dz != NULL;                                       \
+                    switch (rows) {                                                    \
+                    case 1: di_seg_##T##_1(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
+                    case 2: di_seg_##T##_2(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
+                    case 3: di_seg_##T##_3(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
+                    case 4: di_seg_##T##_4(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
+                    case 5: di_seg_##T##_5(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
+                    case 6: di_seg_##T##_6(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
+                    case 7: di_seg_##T##_7(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
+                    case 8: di_seg_##T##_8(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
+                    case 9: di_seg_##T##_9(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
+                    default: di_seg_##T##_10(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
+                    }                                                                  \
+                    if (want)                                                          \
+                        for (ptrdiff_t r = 0; r < rows; r++) {                         \
+                            T *o = dz + (r0 + r) * ldo + i;                            \
+                            *o = jb == 0 ? dots[r] : *o + dots[r];                     \
+                        }                                                              \
+                }                                                                      \
+            }                                                                          \
+        }                                                                              \
+    }
+
+DI_DEFINE_BACKWARD(float, di_vf, DI_NF, di_ld_f, di_st_f)
+DI_DEFINE_BACKWARD(double, di_vd, DI_ND, di_ld_d, di_st_d)
+
+/* ------------------------------------------------------------------------ */
+/* Vectorized float32 tanh and sigmoid (libm's scalar tanhf costs ~17 ns a   */
+/* value, as much as a fifth of a training step on the paper's network).     */
+/* exp: Cephes expf (range reduction by ln 2, degree-5 polynomial), relative */
+/* error ~1e-7 on [-87, 88]. tanh: x + x^3 P(x^2) for |x| < 0.625 (Cephes    */
+/* tanhf), else sign(x) (1 - 2 / (exp(2|x|) + 1)). NaN stays NaN. float64    */
+/* keeps libm (the gradient checks run in float64).                          */
+/* ------------------------------------------------------------------------ */
+typedef int di_vi __attribute__((vector_size(DI_VBYTES)));
+
+DI_INLINE di_vf di_select_f(di_vi mask, di_vf a, di_vf b) { /* mask ? a : b */
+    return (di_vf)(((di_vi)a & mask) | ((di_vi)b & ~mask));
+}
+
+DI_INLINE di_vf di_exp_vf(di_vf x) {
+    const di_vf hi = (di_vf){0} + 88.3762626647949f, lo = (di_vf){0} - 87.3365447504019f;
+    x = di_select_f(x > hi, hi, x);
+    x = di_select_f(x < lo, lo, x);
+    di_vf fx = x * 1.44269504088896341f + 0.5f;
+    di_vi n = __builtin_convertvector(fx, di_vi);           /* truncation toward 0 */
+    di_vf fn = __builtin_convertvector(n, di_vf);
+    const di_vi above = fn > fx;                              /* floor for negatives */
+    n = n + above;                                            /* above is -1 where true */
+    fn = __builtin_convertvector(n, di_vf);
+    x = x - fn * 0.693359375f;
+    x = x - fn * -2.12194440e-4f;
+    const di_vf z = x * x;
+    di_vf p = (di_vf){0} + 1.9875691500e-4f;
+    p = p * x + 1.3981999507e-3f;
+    p = p * x + 8.3334519073e-3f;
+    p = p * x + 4.1665795894e-2f;
+    p = p * x + 1.6666665459e-1f;
+    p = p * x + 5.0000001201e-1f;
+    p = p * z + x + 1.0f;
+    const di_vi pow2n = (n + 127) << 23;
+    return p * (di_vf)pow2n;
+}
+
+DI_INLINE di_vf di_tanh_vf(di_vf x) {
+    const di_vi sign = (di_vi)x & (int)0x80000000;
+    const di_vf ax = (di_vf)((di_vi)x & 0x7fffffff);
+    const di_vf z = x * x;
+    di_vf p = (di_vf){0} - 5.70498872745e-3f;
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    const di_vf small = p * z * x + x;
+    const di_vf t = 1.0f - 2.0f / (di_exp_vf(ax + ax) + 1.0f);
+    const di_vf large = (di_vf)((di_vi)t | sign);
+    return di_select_f(ax < 0.625f, small, large);
+}
+
+DI_INLINE di_vf di_sigmoid_vf(di_vf x) { return 1.0f / (1.0f + di_exp_vf(-x)); }
+
+/* In place over n values: full vectors, then the tail through a padded vector. */
+#define DI_DEFINE_MAP_F(NAME, FN)                                                     \
+    static void NAME(float *x, ptrdiff_t n) {                                         \
+        ptrdiff_t k = 0;                                                              \
+        for (; k + DI_NF <= n; k += DI_NF) di_st_f(x + k, FN(di_ld_f(x + k)));        \
+        if (k < n) {                                                                  \
+            float buf[DI_NF] = {0};                                                   \
+            memcpy(buf, x + k, (size_t)(n - k) * sizeof(float));                      \
+            di_st_f(buf, FN(di_ld_f(buf)));                                           \
+            memcpy(x + k, buf, (size_t)(n - k) * sizeof(float));                      \
+        }                                                                             \
+    }
+
+DI_DEFINE_MAP_F(di_tanh_f, di_tanh_vf)
+DI_DEFINE_MAP_F(di_sigmoid_f, di_sigmoid_vf)
+
+#endif /* DEEPINIT_SIMD_H */
