@@ -6,6 +6,11 @@ in alternation, after warm-up, for several rounds; the median round is reported.
 Ratios compare implementations measured in the same run (absolute times on a
 shared machine are noise; ratios are the result).
 
+Each implementation runs in its own worker process, started with its thread
+count in OMP_NUM_THREADS: deepinit, PyTorch and numpy's BLAS each bring their
+own thread pool, and pools sharing one process spin against each other (on 2
+cores that made every implementation 10-30x slower at 2 threads).
+
     python bench/bench_train_step.py                 # batches 1, 10, 100; threads 1, 2 (and all)
     python bench/bench_train_step.py --json out.json
     python bench/bench_train_step.py --batches 10 --threads 2 --rounds 9
@@ -145,26 +150,52 @@ def blas_limits(threads: int):
     return threadpool_limits(limits=threads, user_api="blas")
 
 
-def measure(impls, batch, rounds, target_s):
-    """Median examples/s per implementation, alternating implementations each round."""
-    # Size each implementation's round so that it lasts about target_s.
-    plans = {}
-    for impl in impls:
+def _worker(conn, cls, threads, batch, target_s):
+    """Build one implementation, warm it up, size a round, then time rounds on request."""
+    with blas_limits(threads):
+        impl = cls(threads)
         n = max(1, int(20 / batch))
         X, y = data(batch, n)
         impl.run(X, y, batch)  # warm-up
         t = time.perf_counter()
         impl.run(X, y, batch)
         per_step = (time.perf_counter() - t) / n
-        n_steps = max(3, int(target_s / max(per_step, 1e-6)))
-        plans[impl.name] = data(batch, n_steps, seed=1)
-    rates = {impl.name: [] for impl in impls}
-    for _ in range(rounds):
-        for impl in impls:
-            X, y = plans[impl.name]
+        X, y = data(batch, max(3, int(target_s / max(per_step, 1e-6))), seed=1)
+        conn.send("ready")
+        while conn.recv() == "run":
             t = time.perf_counter()
             impl.run(X, y, batch)
-            rates[impl.name].append(len(X) / (time.perf_counter() - t))
+            conn.send(len(X) / (time.perf_counter() - t))
+
+
+def measure(classes, threads, batch, rounds, target_s):
+    """Median examples/s per implementation, alternating implementations each round."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    old = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # inherited by the workers
+    workers = {}
+    try:
+        for cls in classes:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(child, cls, threads, batch, target_s))
+            proc.start()
+            parent.recv()  # ready: built and warmed up
+            workers[cls.name] = (proc, parent)
+    finally:
+        if old is None:
+            os.environ.pop("OMP_NUM_THREADS")
+        else:
+            os.environ["OMP_NUM_THREADS"] = old
+    rates = {name: [] for name in workers}
+    for _ in range(rounds):
+        for name, (_, conn) in workers.items():
+            conn.send("run")
+            rates[name].append(conn.recv())
+    for proc, conn in workers.values():
+        conn.send("stop")
+        proc.join()
     return {name: statistics.median(r) for name, r in rates.items()}
 
 
@@ -177,6 +208,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--json", dest="json_path", default=None)
     args = parser.parse_args(argv)
 
+    from deepinit._kernels import KERNEL_BUILD
     from deepinit._kernels._openmp_helpers import openmp_enabled
 
     cores = os.cpu_count() or 1
@@ -195,9 +227,7 @@ def main(argv=None) -> dict:
     for t in threads:
         peak = peaks[t] = sgemm_peak(t)
         for batch in batches:
-            with blas_limits(t):
-                impls = [cls(t) for cls in classes]
-                rates = measure(impls, batch, args.rounds, args.seconds)
+            rates = measure(classes, t, batch, args.rounds, args.seconds)
             for name, rate in rates.items():
                 gflops = rate / batch * step_flops(batch) / 1e9
                 row = {
@@ -217,6 +247,7 @@ def main(argv=None) -> dict:
         "network": list(SIZES),
         "machine": {"cpu_count": cores, "platform": platform.platform(), "processor": platform.processor()},
         "openmp": openmp_enabled(),
+        "kernels": KERNEL_BUILD,
         "sgemm_peak_gflops": peaks,
         "results": results,
     }

@@ -45,12 +45,13 @@ COSTS = {
     "linear-squared": COST_LINEAR_SQUARED,
 }
 
-# Work partition. Columns of the forward pass and rows of the backward pass are
-# cut in fixed blocks; the batch is cut in tiles so that a tile of outputs stays
-# in L1 while the block of W streams through. None of these sizes can change a
-# result (see Determinism above); they only set the grain of the parallelism.
+# Work partition: the forward pass splits columns into one range per thread
+# (bounds multiple of COL_ALIGN, the widest micro-kernel tile) and the batch
+# into tiles of BATCH_TILE rows; the backward pass splits the rows of W into
+# blocks of ROW_BLOCK. None of these can change a result (see Determinism
+# above); they only set the grain of the parallelism.
 cdef enum:
-    COL_BLOCK = 64
+    COL_ALIGN = 16
     ROW_BLOCK = 16
     BATCH_TILE = 32
 
@@ -101,14 +102,20 @@ cdef void _forward_layer(const floating* z, const floating* W, const floating* b
                          floating* s_out, floating* a_out,
                          Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
                          int act, int n_threads) noexcept nogil:
-    cdef Py_ssize_t n_col = (n_out + COL_BLOCK - 1) // COL_BLOCK
+    # Each thread takes one contiguous range of columns (so that it reads long
+    # runs of each row of W) per tile of the batch. Range bounds are multiples
+    # of COL_ALIGN, so every column is computed by the same code path whatever
+    # the number of threads.
+    cdef Py_ssize_t n_groups = (n_out + COL_ALIGN - 1) // COL_ALIGN
+    cdef Py_ssize_t n_col = min(<Py_ssize_t>n_threads, n_groups)
     cdef Py_ssize_t n_tile = (B + BATCH_TILE - 1) // BATCH_TILE
     cdef Py_ssize_t task, cb, tb
     for task in prange(n_col * n_tile, schedule="static", num_threads=n_threads):
         cb = task % n_col
         tb = task // n_col
         _forward_task(z, W, b, s_out, a_out, B, n_in, n_out,
-                      cb * COL_BLOCK, min((cb + 1) * COL_BLOCK, n_out),
+                      min(cb * n_groups // n_col * COL_ALIGN, n_out),
+                      min((cb + 1) * n_groups // n_col * COL_ALIGN, n_out),
                       tb * BATCH_TILE, min((tb + 1) * BATCH_TILE, B), act)
 
 

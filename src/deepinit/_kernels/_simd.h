@@ -50,8 +50,10 @@ DI_INLINE void di_st_d(double *p, di_vd v) { memcpy(p, &v, sizeof v); }
                                           ptrdiff_t ldw, ptrdiff_t n_in, const T *b,  \
                                           T *out, ptrdiff_t ldo) {                    \
         V acc[RB][2];                                                                 \
-        const V b0 = LD(b), b1 = LD(b + NV);                                          \
-        for (int r = 0; r < RB; r++) { acc[r][0] = b0; acc[r][1] = b1; }              \
+        for (int r = 0; r < RB; r++) {                                                \
+            acc[r][0] = b ? LD(b) : LD(out + r * ldo);                                \
+            acc[r][1] = b ? LD(b + NV) : LD(out + r * ldo + NV);                      \
+        }                                                                             \
         for (ptrdiff_t i = 0; i < n_in; i++) {                                        \
             const V w0 = LD(W + i * ldw), w1 = LD(W + i * ldw + NV);                  \
             for (int r = 0; r < RB; r++) {                                            \
@@ -74,7 +76,7 @@ DI_INLINE void di_st_d(double *p, di_vd v) { memcpy(p, &v, sizeof v); }
         for (ptrdiff_t r0 = 0; r0 < B; r0 += 4) {                                     \
             const ptrdiff_t rows = B - r0 < 4 ? B - r0 : 4;                           \
             V acc[4];                                                                 \
-            for (int r = 0; r < 4; r++) acc[r] = LD(b);                               \
+            for (int r = 0; r < 4; r++) acc[r] = b ? LD(b) : LD(out + (r0 + r) * ldo); \
             for (ptrdiff_t i = 0; i < n_in; i++) {                                    \
                 const V w0 = LD(W + i * ldw);                                         \
                 for (ptrdiff_t r = 0; r < rows; r++) acc[r] += z[(r0 + r) * ldz + i] * w0; \
@@ -91,8 +93,9 @@ DI_INLINE void di_st_d(double *p, di_vd v) { memcpy(p, &v, sizeof v); }
     DI_DEFINE_FWD_TILE(T, V, NV, LD, ST, 5)                                           \
     DI_DEFINE_FWD_TILE(T, V, NV, LD, ST, 6)                                           \
     DI_DEFINE_FWD_TILE1(T, V, NV, LD, ST)                                             \
-    /* Columns j0..j1 of out (rows 0..B-1): tiles of 2 vectors, of 1, then scalars.  */\
-    DI_KERNEL void di_forward_cols_##T(const T *z, ptrdiff_t ldz, const T *W,            \
+    /* Rows of W i..i+n_in, columns j0..j1 of out (rows 0..B-1): tiles of 2 vectors, \
+     * of 1, then scalars; starts from b, or from out when b is NULL.            */\
+    DI_INLINE void di_forward_block_##T(const T *z, ptrdiff_t ldz, const T *W,            \
                                     ptrdiff_t ldw, ptrdiff_t n_in, const T *b, T *out,\
                                     ptrdiff_t ldo, ptrdiff_t B, ptrdiff_t j0,         \
                                     ptrdiff_t j1) {                                   \
@@ -105,29 +108,45 @@ DI_INLINE void di_st_d(double *p, di_vd v) { memcpy(p, &v, sizeof v); }
                 const T *zg = z + r0 * ldz;                                           \
                 T *og = out + r0 * ldo + j;                                           \
                 switch (rows) {                                                       \
-                case 1: di_fwd_tile_##T##_1(zg, ldz, W + j, ldw, n_in, b + j, og, ldo); break; \
-                case 2: di_fwd_tile_##T##_2(zg, ldz, W + j, ldw, n_in, b + j, og, ldo); break; \
-                case 3: di_fwd_tile_##T##_3(zg, ldz, W + j, ldw, n_in, b + j, og, ldo); break; \
-                case 4: di_fwd_tile_##T##_4(zg, ldz, W + j, ldw, n_in, b + j, og, ldo); break; \
-                case 5: di_fwd_tile_##T##_5(zg, ldz, W + j, ldw, n_in, b + j, og, ldo); break; \
-                default: di_fwd_tile_##T##_6(zg, ldz, W + j, ldw, n_in, b + j, og, ldo); break; \
+                case 1: di_fwd_tile_##T##_1(zg, ldz, W + j, ldw, n_in, b ? b + j : NULL, og, ldo); break; \
+                case 2: di_fwd_tile_##T##_2(zg, ldz, W + j, ldw, n_in, b ? b + j : NULL, og, ldo); break; \
+                case 3: di_fwd_tile_##T##_3(zg, ldz, W + j, ldw, n_in, b ? b + j : NULL, og, ldo); break; \
+                case 4: di_fwd_tile_##T##_4(zg, ldz, W + j, ldw, n_in, b ? b + j : NULL, og, ldo); break; \
+                case 5: di_fwd_tile_##T##_5(zg, ldz, W + j, ldw, n_in, b ? b + j : NULL, og, ldo); break; \
+                default: di_fwd_tile_##T##_6(zg, ldz, W + j, ldw, n_in, b ? b + j : NULL, og, ldo); break; \
                 }                                                                     \
                 r0 += rows;                                                           \
             }                                                                         \
         }                                                                             \
         for (; j + NV <= j1; j += NV)                                                 \
-            di_fwd_tile1_##T(z, ldz, W + j, ldw, n_in, b + j, out + j, ldo, B);       \
+            di_fwd_tile1_##T(z, ldz, W + j, ldw, n_in, b ? b + j : NULL, out + j, ldo, B);       \
         for (; j < j1; j++) {                                                         \
             for (ptrdiff_t r = 0; r < B; r++) {                                       \
-                T acc = b[j];                                                         \
+                T acc = b ? b[j] : out[r * ldo + j];                                  \
                 for (ptrdiff_t i = 0; i < n_in; i++) acc += z[r * ldz + i] * W[i * ldw + j]; \
                 out[r * ldo + j] = acc;                                               \
             }                                                                         \
         }                                                                             \
     }
 
+#define DI_IB 16
+#define DI_DEFINE_FWD_COLS(T)                                                         \
+    /* W walked in blocks of DI_IB rows so that each row is read as one long     \
+     * sequential segment (prefetch-friendly); partial sums wait in out.       */ \
+    DI_KERNEL void di_forward_cols_##T(const T *z, ptrdiff_t ldz, const T *W,         \
+                                       ptrdiff_t ldw, ptrdiff_t n_in, const T *b,     \
+                                       T *out, ptrdiff_t ldo, ptrdiff_t B,            \
+                                       ptrdiff_t j0, ptrdiff_t j1) {                  \
+        for (ptrdiff_t i0 = 0; i0 < n_in; i0 += DI_IB) {                              \
+            const ptrdiff_t ni = n_in - i0 < DI_IB ? n_in - i0 : DI_IB;               \
+            di_forward_block_##T(z + i0, ldz, W + i0 * ldw, ldw, ni, i0 == 0 ? b : NULL, \
+                                 out, ldo, B, j0, j1);                                \
+        }                                                                             \
+    }
 DI_DEFINE_FWD(float, di_vf, DI_NF, di_ld_f, di_st_f)
+DI_DEFINE_FWD_COLS(float)
 DI_DEFINE_FWD(double, di_vd, DI_ND, di_ld_d, di_st_d)
+DI_DEFINE_FWD_COLS(double)
 
 /* ------------------------------------------------------------------------ */
 /* Back-propagation through rows i0..i1 of W (n columns), batch of B rows:   */
@@ -135,14 +154,15 @@ DI_DEFINE_FWD(double, di_vd, DI_ND, di_ld_d, di_st_d)
 /*   g[j]            = sum_r z[r * ldz + i] * delta[r, j]  (r in order)       */
 /*   then W[i, j] -= lr * g[j]  (dW == NULL: fused SGD step)                  */
 /*   or   dW[i * ldw + j] = g[j]                                             */
-/* Columns go in blocks of DI_JB from column 0, so that the block of delta   */
-/* (B x DI_JB) stays in L1 while the rows of W stream through; within a      */
-/* block, one pass over each row segment reads each weight once for the dot  */
-/* products, the gradient and the update (the dots use it before it moves).  */
+/* Columns go in blocks of DI_JB from column 0 (one block for layers up to   */
+/* 1024 wide: whole rows stream best from memory, and delta, B x n, stays in */
+/* L2); within a block, one pass over each row segment reads each weight     */
+/* once for the dot products, the gradient and the update (the dots use it   */
+/* before it moves).                                                          */
 /* Sums: dz adds the blocks in order, each block's vector lanes (j mod V     */
 /* from the block start) then its scalar tail; g runs over r in order.        */
 /* ------------------------------------------------------------------------ */
-#define DI_JB 256
+#define DI_JB 1024
 /* Batch rows per pass: R accumulators + g + w + delta + broadcast <= 16 registers. */
 #define DI_BR 10
 
