@@ -38,6 +38,15 @@ class TrainConfig:
     init_seed: int = 0
     data_seed: int = 0
     dtype: str = "float32"
+    # Monitoring (docs/monitoring.md): per-layer statistics on a fixed probe set.
+    monitor: bool = True
+    monitor_every: int = 2000
+    monitor_log_points: int = 8
+    probe_size: int = 300
+    monitor_bins: int = 100
+    saturation_threshold: float = 0.95
+    jacobian_examples: int = 2
+    jacobian_every: int = 20_000
 
     DEFAULT_UPDATES = 10_000
 
@@ -68,6 +77,10 @@ class TrainConfig:
             raise DeepinitError(f"--epochs must be positive, got {self.epochs}")
         if not self.init_scale > 0:
             raise DeepinitError(f"--init-scale must be positive, got {self.init_scale}")
+        if self.monitor:
+            from .monitor import MonitorConfig
+
+            MonitorConfig.from_train_config(self).validate()
 
     def total_updates(self, n_train: int | None) -> int:
         """The budget in minibatch updates, for a training set of n_train (None: a stream)."""

@@ -141,6 +141,7 @@ class RunWriter:
     elapsed: float = 0.0
     update: int = 0
     examples: int = 0
+    monitor: Any = None   # a deepinit.monitor.Monitor, written under /monitor when set
 
     def add_point(self, **values: float) -> None:
         """Append one point of the learning curves (every field of CURVE_FIELDS)."""
@@ -197,8 +198,31 @@ class RunWriter:
                 lg = g.create_group(f"layer_{layer}")
                 lg.create_dataset("W", data=W)
                 lg.create_dataset("b", data=b)
+            if self.monitor is not None:
+                _write_tree(f.create_group("monitor"), self.monitor.tree())
 
         write_atomic(self.path, fill)
+
+
+def _write_tree(group, tree: dict[str, Any]) -> None:
+    """Write ``{"@attrs": {...}, name: ndarray | subtree}`` into an HDF5 group."""
+    for key, value in tree.items():
+        if key == "@attrs":
+            _set_attrs(group.attrs, value)
+        elif isinstance(value, dict):
+            _write_tree(group.create_group(key), value)
+        else:
+            group.create_dataset(key, data=value)
+
+
+def _read_tree(group) -> dict[str, Any]:
+    """The inverse of :func:`_write_tree` (attributes as plain Python values)."""
+    import h5py
+
+    tree: dict[str, Any] = {"@attrs": {k: _plain(v) for k, v in group.attrs.items()}}
+    for key, obj in group.items():
+        tree[key] = _read_tree(obj) if isinstance(obj, h5py.Group) else obj[()]
+    return tree
 
 
 # --------------------------------------------------------------------------- #
@@ -219,6 +243,7 @@ class Run:
     init: dict[str, np.ndarray]
     weights: list[np.ndarray]
     biases: list[np.ndarray]
+    monitor: dict[str, Any] | None = None   # the /monitor group (docs/monitoring.md), if recorded
 
     @property
     def status(self) -> str:
@@ -269,6 +294,7 @@ def read_run(path: str | os.PathLike) -> Run:
                 init={k: f["init"][k][()] for k in f["init"]},
                 weights=[f["params"][name]["W"][()] for name in layers],
                 biases=[f["params"][name]["b"][()] for name in layers],
+                monitor=_read_tree(f["monitor"]) if "monitor" in f else None,
             )
     except DeepinitError:
         raise

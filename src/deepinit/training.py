@@ -15,9 +15,11 @@ from typing import Callable
 
 import numpy as np
 
+from ._kernels import KERNEL_BUILD
 from ._kernels._openmp_helpers import openmp_enabled
 from .config import TrainConfig
 from .datasets import get_dataset
+from .monitor import Monitor, MonitorConfig
 from .network import Network
 from .runfile import RunWriter, check_output_path
 
@@ -107,12 +109,17 @@ def train(
             "cost": net.cost,
             "dtype": str(net.dtype),
         },
-        runtime={"n_threads": net.n_threads, "openmp": openmp_enabled()},
+        runtime={"n_threads": net.n_threads, "openmp": openmp_enabled(), "kernels": KERNEL_BUILD},
         total_updates=total,
     )
     for li in init_report:
         for key in ("fan_in", "fan_out", "target_std", "realized_std"):
             record.init[key].append(getattr(li, key))
+    monitor = None
+    if config.monitor:
+        # The paper's probe set: a fixed set of test examples (docs/monitoring.md).
+        monitor = Monitor(net, X_test, y_test, MonitorConfig.from_train_config(config), config.lr, total)
+        record.monitor = monitor
 
     B = config.batch_size
     X = np.empty((CHUNK_STEPS * B, net.n_inputs), net.dtype)
@@ -142,6 +149,10 @@ def train(
         interval_cost = interval_err = 0.0
         interval_examples = 0
 
+    def monitor_point(final: bool = False) -> None:
+        if monitor is not None:
+            monitor.record(record.update, record.examples, time.perf_counter() - start, final=final)
+
     def checkpoint(force: bool = False) -> None:
         nonlocal last_write
         now = time.perf_counter()
@@ -154,10 +165,15 @@ def train(
         on_start(net, dataset, config, record)
     try:
         evaluate_point()
+        monitor_point(final=total == 0)
         checkpoint(force=True)
         while record.update < total:
             next_eval = (record.update // config.eval_every + 1) * config.eval_every
-            steps = min(CHUNK_STEPS, next_eval - record.update, total - record.update)
+            # Chunks also stop at monitoring points. This cannot change training:
+            # each update is the same computation however the updates are chunked.
+            next_monitor = monitor.next_point(record.update) if monitor is not None else None
+            steps = min(CHUNK_STEPS, next_eval - record.update, total - record.update,
+                        (total if next_monitor is None else next_monitor) - record.update)
             n = steps * B
             dataset.fill_train(record.examples, X[:n], y[:n])
             costs, errors = net.train_steps(X[:n], y[:n], B, config.lr)
@@ -171,6 +187,10 @@ def train(
             evaluated = diverged or record.update == total or record.update % config.eval_every == 0
             if evaluated:
                 evaluate_point()
+            monitored = monitor is not None and (diverged or record.update == total or record.update == next_monitor)
+            if monitored:
+                # At divergence too: the point records where the NaN and inf are.
+                monitor_point(final=diverged or record.update == total)
             if callback is not None:
                 callback(
                     Progress(record.update, total, record.examples, time.perf_counter() - start,
@@ -181,7 +201,7 @@ def train(
                 record.status = "diverged"
                 record.error = f"the cost became non-finite by update {record.update}; try a smaller --lr"
                 break
-            if evaluated:
+            if evaluated or monitored:
                 checkpoint()
         else:
             record.status = "completed"

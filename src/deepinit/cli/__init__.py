@@ -50,11 +50,15 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from .data import data
+    from .plot import plot
     from .stats import stats
     from .train import train
 
     cli.add_command(train)
     cli.add_command(stats)
+    cli.add_command(data)
+    cli.add_command(plot)
 
 
 _register()

@@ -12,17 +12,31 @@ from ._console import out
 @click.option("--points", type=click.IntRange(min=2), default=20, show_default=True,
               help="Learning-curve rows to show (evenly spaced, first and last always).")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON on stdout.")
-def stats(runs, points, as_json) -> None:
+@click.option("--layers", is_flag=True,
+              help="Per-layer monitoring tables (activations, gradients, weights, Jacobians) with histograms.")
+@click.option("--at", "at", multiple=True, metavar="UPDATE|first|last|all",
+              help="Monitoring points for --layers: an update count (the nearest point), first, last or all; "
+                   "repeatable [default: first and last].")
+def stats(runs, points, as_json, layers, at) -> None:
     """Summarize run files: config, final errors and the learning curve.
 
     Works on a run in progress too: it shows what has been recorded so far.
-    Several files give one comparison table.
+    Several files give one comparison table. With --layers: what monitoring
+    recorded for every layer at the chosen points (docs/monitoring.md).
     """
     import json
 
     from ..runfile import read_run
 
     loaded = [read_run(path) for path in runs]
+    if layers:
+        if as_json:
+            payload = [_layers_json(run, at) for run in loaded]
+            out.print(json.dumps(payload[0] if len(payload) == 1 else payload), markup=False, soft_wrap=True)
+        else:
+            for run in loaded:
+                _show_layers(run, at)
+        return
     if as_json:
         payload = [_as_dict(run) for run in loaded]
         out.print(json.dumps(payload[0] if len(payload) == 1 else payload), markup=False, soft_wrap=True)
@@ -92,6 +106,8 @@ def _show_run(run, points: int) -> None:
     cfg.add_row("threads", f"{run.runtime.get('n_threads')} (OpenMP {'on' if run.runtime.get('openmp') else 'off'})")
     cfg.add_row("deepinit", f"{run.attrs.get('deepinit_version')} (run-file schema {run.attrs.get('schema_version')})")
     out.print(cfg)
+    if run.monitor is not None:
+        out.print(f"[bold]monitoring[/]  {_monitor_summary(run)}  (per layer: deepinit stats --layers)")
 
     if len(c["update"]):
         res = Table(title="result", title_justify="left", show_header=False, box=None)
@@ -145,3 +161,130 @@ def _show_comparison(runs) -> None:
             _pct(c["valid_error"][best]) if best is not None else "-",
         )
     out.print(table)
+
+
+# --------------------------------------------------------------------------- #
+# --layers: the monitoring record
+# --------------------------------------------------------------------------- #
+
+def _monitor_summary(run) -> str:
+    mon = run.monitor
+    a = mon["@attrs"]
+    upd = mon["update"]
+    if len(upd) == 0:
+        return "no point recorded yet"
+    text = (f"{len(upd)} points, updates {int(upd[0]):,}..{int(upd[-1]):,} (every {a.get('every', 0):,}"
+            f" + {a.get('log_points', 0)} log-spaced), probe {a.get('probe_size')} {a.get('probe_split', 'test')} examples")
+    elapsed = run.attrs.get("elapsed_s", 0.0)
+    if elapsed:
+        text += f", {a.get('seconds', 0.0):.1f} s = {a.get('seconds', 0.0) / elapsed:.1%} of the run's time"
+    return text
+
+
+def _layers_json(run, at) -> dict:
+    from ._layers import clean, point_dict, require_monitor, select_points, theory_dict
+
+    mon = require_monitor(run)
+    idx = select_points(mon["update"], at)
+    return clean({
+        "path": str(run.path),
+        "status": run.status,
+        "network": run.network,
+        "monitor": {
+            "attrs": mon["@attrs"],
+            "n_points": len(mon["update"]),
+            "update": mon["update"],
+            "points": [point_dict(mon, k) for k in idx],
+            "theory": theory_dict(mon),
+        },
+    })
+
+
+def _g(x) -> str:
+    """A statistic, compactly: 4 significant digits, '-' for NaN."""
+    x = float(x)
+    if x != x:
+        return "-"
+    return f"{x:.4g}" if x == 0 or 1e-3 <= abs(x) < 1e5 else f"{x:.3g}"
+
+
+def _show_layers(run, at) -> None:
+    import numpy as np
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..monitor import BOUNDED_RANGE
+    from ._layers import percentile_index, require_monitor, select_points, sparkline
+
+    mon = require_monitor(run)
+    out.print(f"[bold]{run.path}[/]  {_status(run)}")
+    out.print(f"monitoring: {_monitor_summary(run)}")
+    acts = run.network["activations"]
+    p98 = percentile_index(mon, 98.0)
+    A, S, D, W, G = (mon[k] for k in ("activation", "preactivation", "backprop_grad", "weight", "weight_grad"))
+    J = mon.get("jacobian")
+    H, L = A["mean"].shape[1], W["mean"].shape[1]
+    sizes = run.network["sizes"]
+    hist_cols = ("activations", "dC/ds", "s", "weights", "dC/dW")
+
+    def table(title: str, cols: tuple[str, ...]) -> Table:
+        t = Table(title=title, title_justify="left")
+        for col in cols:
+            # Histograms never wrap: a folded sparkline is unreadable.
+            t.add_column(col, justify="left" if col in hist_cols + ("act", "shape") else "right",
+                         no_wrap=col in hist_cols)
+        return t
+
+    def spark(g, k, l, crop=True):
+        return sparkline(g["hist"][k, l], g["underflow"][k, l], g["overflow"][k, l], g["edges"][l], crop=crop)
+
+    def bad(groups, k, l):
+        n = sum(int(g[key][k, l]) for g in groups for key in ("nan", "inf"))
+        return f"[red]{n:,}[/]" if n else "0"
+
+    for k in select_points(mon["update"], at):
+        title = f"point {k}: update {int(mon['update'][k]):,} ({int(mon['examples'][k]):,} examples)"
+        if k == 0 and int(mon["update"][0]) == 0:
+            title += ", at initialization"
+        t = table(f"{title} - activations of the hidden layers",
+                  ("layer", "act", "mean", "std", "p98", "saturated", "activations", "Jacobian σ̄", "NaN/inf"))
+        for l in range(H):
+            jac = "-"
+            if J is not None and int(J["n_examples"][k, l]) > 0:
+                jac = f"{J['mean'][k, l]:.3f}"
+            t.add_row(str(l + 1), acts[l], _g(A["mean"][k, l]), _g(A["std"][k, l]),
+                      _g(A["percentiles"][k, l, p98]), f"{A['saturation'][k, l]:.1%}",
+                      spark(A, k, l, crop=acts[l] not in BOUNDED_RANGE), jac, bad((A,), k, l))
+        out.print(t)
+        t = table(f"{title} - pre-activations s and back-propagated gradients dC/ds",
+                  ("layer", "s mean", "s std", "s", "dC/ds mean", "dC/ds std", "dC/ds", "NaN/inf"))
+        for l in range(H):
+            t.add_row(str(l + 1), _g(S["mean"][k, l]), _g(S["std"][k, l]), spark(S, k, l),
+                      _g(D["mean"][k, l]), _g(D["std"][k, l]), spark(D, k, l), bad((S, D), k, l))
+        out.print(t)
+        t = table(f"{title} - weight layers",
+                  ("layer", "shape", "W std", "weights", "dC/dW std", "dC/dW", "lr·‖dC/dW‖/‖W‖", "NaN/inf"))
+        for l in range(L):
+            t.add_row(str(l + 1), f"{sizes[l]}x{sizes[l + 1]}", _g(W["std"][k, l]), spark(W, k, l),
+                      _g(G["std"][k, l]), spark(G, k, l), _g(W["update_ratio"][k, l]), bad((W, G), k, l))
+        out.print(t)
+    th = mon.get("theory")
+    if th is not None:
+        t = Table(title="at initialization: measured vs Glorot & Bengio's linear-regime variances (eqs. 5, 6, 7)",
+                  title_justify="left")
+        for col in ("layer", "Var[z]", "eq. 5", "ratio", "Var[dC/ds]", "eq. 6", "ratio", "Var[dC/dW]", "eq. 7", "ratio"):
+            t.add_column(escape(col), justify="right")
+
+        def trio(meas, pred):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return _g(meas), _g(pred), _g(meas / pred)
+
+        for l in range(L):
+            unit = (trio(th["activation_var"][l], th["activation_var_predicted"][l]) + trio(
+                th["backprop_grad_var"][l], th["backprop_grad_var_predicted"][l])) if l < H else ("",) * 6
+            t.add_row(str(l + 1), *unit, *trio(th["weight_grad_var"][l], th["weight_grad_var_predicted"][l]))
+        out.print(t)
+        a = th["@attrs"]
+        out.print(escape(f"Var[x] = {_g(a['input_var'])}, E[x²] = {_g(a['input_mean_square'])} (eq. 5 assumes "
+                         f"zero-mean inputs: see docs/monitoring.md); Var[dC/ds] at the output = "
+                         f"{_g(a['output_grad_var'])}"))

@@ -67,6 +67,22 @@ def _size(value: str | None) -> int | float | None:
 @click.option("--data-seed", type=int, default=_DEFAULTS.data_seed, show_default=True,
               help="Seed of the training data order (or stream).")
 @click.option("--dtype", type=click.Choice(DTYPES), default=_DEFAULTS.dtype, show_default=True)
+@click.option("--monitor/--no-monitor", default=_DEFAULTS.monitor, show_default=True,
+              help="Record per-layer statistics on a fixed probe set during training (docs/monitoring.md).")
+@click.option("--monitor-every", type=click.IntRange(min=1), default=_DEFAULTS.monitor_every, show_default=True,
+              help="A monitoring point every this many updates (plus update 0 and the last).")
+@click.option("--monitor-log-points", type=click.IntRange(min=0), default=_DEFAULTS.monitor_log_points,
+              show_default=True, help="Extra monitoring points log-spaced in the first --monitor-every updates.")
+@click.option("--probe-size", type=click.IntRange(min=1), default=_DEFAULTS.probe_size, show_default=True,
+              help="Test examples of the monitoring probe set.")
+@click.option("--monitor-bins", type=click.IntRange(min=2, max=10_000), default=_DEFAULTS.monitor_bins,
+              show_default=True, help="Histogram bins per quantity and layer.")
+@click.option("--saturation-threshold", type=float, default=_DEFAULTS.saturation_threshold, show_default=True,
+              help="A unit saturates when |a| >= T (tanh, softsign, hardtanh) or a <= 1-T or a >= T (sigmoid).")
+@click.option("--jacobian-examples", type=click.IntRange(min=0), default=_DEFAULTS.jacobian_examples,
+              show_default=True, help="Probe examples whose layer-Jacobian singular values are computed (0: none).")
+@click.option("--jacobian-every", type=click.IntRange(min=1), default=_DEFAULTS.jacobian_every, show_default=True,
+              help="Jacobian singular values at update 0, at the end and about every this many updates.")
 @click.option("-j", "--threads", type=int, default=None,
               help="OpenMP threads [default: $OMP_NUM_THREADS or all cores]. Results do not depend on it.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
@@ -188,6 +204,13 @@ class _ProgressView:
                 f"{record.init['target_std'][k]:.5f}", f"{record.init['realized_std'][k]:.5f}",
             )
         err.print(table)
+        if record.monitor is not None:
+            mc = record.monitor.config
+            err.print(
+                f"monitoring {record.monitor.P} test examples every {mc.every:,} updates"
+                f"{f' (+{mc.log_points} log-spaced early points)' if mc.log_points else ''}"
+                f"{f', Jacobians of {record.monitor.n_jac} examples' if record.monitor.n_jac else ''}"
+            )
         err.print(f"writing {record.path}")
         self.cost_name = "nll" if config.cost == "softmax-nll" else "cost"
         self.bar = Progress(
