@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 MNIST_TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -34,3 +35,25 @@ def mnist_test_set(mnist_dir: Path):
     X.flags.writeable = False
     y.flags.writeable = False
     return X, y
+
+
+@pytest.fixture(scope="session")
+def blobs(tmp_path_factory):
+    """A small learnable 3-class problem (20 inputs) as an .npz file with explicit splits.
+
+    600 training, 200 validation and 200 test examples around 3 fixed centers.
+    """
+    rng = np.random.default_rng(0)
+    centers = rng.uniform(0.2, 0.8, (3, 20))
+
+    def draw(n):
+        y = rng.integers(0, 3, n)
+        return np.clip(centers[y] + rng.normal(0, 0.1, (n, 20)), 0, 1).astype(np.float32), y
+
+    x, y = draw(600)
+    xv, yv = draw(200)
+    xt, yt = draw(200)
+    path = tmp_path_factory.mktemp("data") / "blobs.npz"
+    np.savez(path, x=x, y=y, x_valid=xv, y_valid=yv, x_test=xt, y_test=yt)
+    return str(path)
+

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepinit._kernels import _stats
+from deepinit._kernels import _stats, dense
 from deepinit.errors import DeepinitError
 from deepinit.monitor import (
     PERCENTILES,
@@ -160,7 +160,7 @@ def test_saturation_counts():
     a_lin = rng.standard_normal((P, n))
     x = np.concatenate([a.ravel() for a in (a_tanh, a_sig, a_relu, a_lin)])
     starts = np.arange(4) * P * n
-    codes = [_stats.ACTIVATIONS[a] for a in ("tanh", "sigmoid", "relu", "linear")]
+    codes = [dense.ACTIVATIONS[a] for a in ("tanh", "sigmoid", "relu", "linear")]
     count = np.empty(4, np.int64)
     _stats.saturation(x, starts, starts + P * n, [n] * 4, codes, 0.9, count, 2)
     assert count[0] == np.sum(np.abs(a_tanh) >= 0.9)

@@ -14,23 +14,6 @@ from deepinit.runfile import read_run
 from deepinit.training import train
 
 
-@pytest.fixture(scope="module")
-def blobs(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    centers = rng.uniform(0.2, 0.8, (3, 20))
-
-    def draw(n):
-        y = rng.integers(0, 3, n)
-        return np.clip(centers[y] + rng.normal(0, 0.1, (n, 20)), 0, 1).astype(np.float32), y
-
-    x, y = draw(600)
-    xv, yv = draw(100)
-    xt, yt = draw(100)
-    path = tmp_path_factory.mktemp("data") / "blobs.npz"
-    np.savez(path, x=x, y=y, x_valid=xv, y_valid=yv, x_test=xt, y_test=yt)
-    return str(path)
-
-
 def config(blobs, **kw):
     base = dict(dataset=blobs, hidden=[16, 12, 8], lr=0.1, updates=120, eval_every=40,
                 monitor_every=25, monitor_log_points=4, probe_size=60, jacobian_examples=2, jacobian_every=50)

@@ -11,24 +11,6 @@ from deepinit.runfile import CURVE_FIELDS, FORMAT, SCHEMA_VERSION, read_run
 from deepinit.training import train
 
 
-@pytest.fixture
-def blobs(tmp_path):
-    """A small learnable 3-class problem as an .npz file (with explicit splits)."""
-    rng = np.random.default_rng(0)
-    centers = rng.uniform(0.2, 0.8, (3, 20))
-
-    def draw(n):
-        y = rng.integers(0, 3, n)
-        return np.clip(centers[y] + rng.normal(0, 0.1, (n, 20)), 0, 1).astype(np.float32), y
-
-    x, y = draw(600)
-    xv, yv = draw(200)
-    xt, yt = draw(200)
-    path = tmp_path / "blobs.npz"
-    np.savez(path, x=x, y=y, x_valid=xv, y_valid=yv, x_test=xt, y_test=yt)
-    return str(path)
-
-
 def small(dataset, **kw):
     base = dict(dataset=dataset, hidden=[16, 16], lr=0.1, updates=120, eval_every=40)
     base.update(kw)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ._kernels import _stats
+from ._kernels import _stats, dense
 from .errors import DeepinitError
 
 #: Percentiles of the activations recorded at every point (the paper plots the 98th).
@@ -276,7 +276,7 @@ class Monitor:
             off += (n_in + 1) * n_out
         self._w_starts = np.asarray(starts, dtype=np.intp)
         self._w_stops = self._w_starts + np.asarray([i * o for i, o in zip(net.sizes, net.sizes[1:])], dtype=np.intp)
-        self._act_codes = np.asarray([_stats.ACTIVATIONS[a] for a in self.acts], dtype=np.intc)
+        self._act_codes = np.asarray([dense.ACTIVATIONS[a] for a in self.acts], dtype=np.intc)
         self._units = np.empty(int(offs[-1]), net.dtype)
         self._work = np.empty(int(sizes.sum()), net.dtype)
 

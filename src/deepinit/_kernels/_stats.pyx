@@ -37,15 +37,6 @@ from ._activations cimport (
 )
 from ._openmp_helpers cimport omp_get_thread_num
 
-# Activation codes, as in _dense (both from _activations.pxd), for saturation().
-ACTIVATIONS = {
-    "sigmoid": ACT_SIGMOID,
-    "tanh": ACT_TANH,
-    "softsign": ACT_SOFTSIGN,
-    "relu": ACT_RELU,
-    "hardtanh": ACT_HARDTANH,
-    "linear": ACT_LINEAR,
-}
 
 cdef enum:
     GRAIN = 131072       # elements per thread below which fewer threads are used
@@ -585,7 +576,7 @@ def saturation(const floating[::1] values, starts, stops, n_cols, acts, double t
     values : (n,) float32 or float64 buffer.
     starts, stops : (n_seg,) int, the segments; each length a multiple of n_cols[g].
     n_cols : (n_seg,) int, units per row of each segment.
-    acts : (n_seg,) int, activation codes (:data:`ACTIVATIONS`).
+    acts : (n_seg,) int, activation codes (``deepinit._kernels.dense.ACTIVATIONS``).
     threshold : float in (0.5, 1) for sigmoid, (0, 1] otherwise.
     count_out : (n_seg,) int64
         Saturated values, or dead units for relu.
