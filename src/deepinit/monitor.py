@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ._kernels import _stats, dense
+from .config import TrainConfig
 from .errors import DeepinitError
 
 #: Percentiles of the activations recorded at every point (the paper plots the 98th).
@@ -76,13 +77,14 @@ class MonitorConfig:
         point at or after every multiple of this many updates.
     """
 
-    every: int = 2000
-    log_points: int = 8
-    probe_size: int = 300
-    bins: int = 100
-    saturation: float = 0.95
-    jacobian_examples: int = 2
-    jacobian_every: int = 20_000
+    # Defaults live in one place: TrainConfig (what `deepinit train` offers).
+    every: int = TrainConfig.monitor_every
+    log_points: int = TrainConfig.monitor_log_points
+    probe_size: int = TrainConfig.probe_size
+    bins: int = TrainConfig.monitor_bins
+    saturation: float = TrainConfig.saturation_threshold
+    jacobian_examples: int = TrainConfig.jacobian_examples
+    jacobian_every: int = TrainConfig.jacobian_every
 
     @classmethod
     def from_train_config(cls, config) -> "MonitorConfig":
