@@ -85,6 +85,10 @@ def test_stats_prints_config_errors_and_curve(runner, data, tmp_path):
         (["-d", "mnist", "--data-dir", "/nonexistent-dir"], ["--data-dir"]),
         (["--epochs", "1", "-d", "shapeset"], ["--epochs", "stream"]),
         (["--updates", "1", "--epochs", "1"], ["--updates", "--epochs"]),
+        (["--valid-size", "abc"], ["--valid-size", "abc", "fraction"]),
+        (["--test-size", "1.5"], ["--test-size", "fraction"]),
+        (["--data-seed", "-1"], ["--data-seed", "-1"]),
+        (["--threads", "0"], ["--threads"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2(runner, data, tmp_path, args, fragments):

@@ -24,14 +24,21 @@ def _parse_hidden(ctx, param, value: str | None) -> list[int] | None:
     return sizes
 
 
-def _size(value: str | None) -> int | float | None:
-    """A split size: an int count or a float fraction in (0, 1)."""
+def _parse_size(ctx, param, value: str | None) -> int | float | None:
+    """A split size: a positive int count or a float fraction in (0, 1)."""
     if value is None:
         return None
     try:
         return int(value)
     except ValueError:
-        return float(value)
+        pass
+    try:
+        fraction = float(value)
+    except ValueError:
+        fraction = -1.0
+    if not 0 < fraction < 1:
+        raise click.BadParameter(f"{value!r} is neither a count (e.g. 5000) nor a fraction in (0, 1) (e.g. 0.1)")
+    return fraction
 
 
 @click.command()
@@ -39,8 +46,10 @@ def _size(value: str | None) -> int | float | None:
               help="shapeset (Shapeset-3x2, generated), mnist, or the path of a .npz/.h5 file with x, y arrays.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Directory holding the MNIST IDX .gz files (default: $DEEPINIT_DATA).")
-@click.option("--valid-size", default=None, metavar="N|FRACTION", help="Validation set size (datasets that allow it).")
-@click.option("--test-size", default=None, metavar="N|FRACTION", help="Test set size (datasets that allow it).")
+@click.option("--valid-size", default=None, callback=_parse_size, metavar="N|FRACTION",
+              help="Validation set size (datasets that allow it).")
+@click.option("--test-size", default=None, callback=_parse_size, metavar="N|FRACTION",
+              help="Test set size (datasets that allow it).")
 @click.option("--depth", type=click.IntRange(min=0), default=_DEFAULTS.depth, show_default=True,
               help="Number of hidden layers.")
 @click.option("--width", type=click.IntRange(min=1), default=_DEFAULTS.width, show_default=True,
@@ -63,8 +72,8 @@ def _size(value: str | None) -> int | float | None:
 @click.option("--epochs", type=float, default=None, help="Budget in passes over a finite training set.")
 @click.option("--eval-every", type=click.IntRange(min=1), default=_DEFAULTS.eval_every, show_default=True,
               help="Evaluate validation and test error every this many updates.")
-@click.option("--init-seed", type=int, default=_DEFAULTS.init_seed, show_default=True, help="Seed of the weights.")
-@click.option("--data-seed", type=int, default=_DEFAULTS.data_seed, show_default=True,
+@click.option("--init-seed", type=click.IntRange(min=0), default=_DEFAULTS.init_seed, show_default=True, help="Seed of the weights.")
+@click.option("--data-seed", type=click.IntRange(min=0), default=_DEFAULTS.data_seed, show_default=True,
               help="Seed of the training data order (or stream).")
 @click.option("--dtype", type=click.Choice(DTYPES), default=_DEFAULTS.dtype, show_default=True)
 @click.option("--monitor/--no-monitor", default=_DEFAULTS.monitor, show_default=True,
@@ -102,7 +111,7 @@ def train(output, overwrite, quiet, as_json, threads, valid_size, test_size, **o
 
     from .. import training
 
-    config = TrainConfig(valid_size=_size(valid_size), test_size=_size(test_size), **options)
+    config = TrainConfig(valid_size=valid_size, test_size=test_size, **options)
     if threads is not None and threads == 0:
         raise DeepinitError("--threads must be a positive count (or negative: all cores but k-1)")
     if output is None:
