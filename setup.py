@@ -52,10 +52,14 @@ def _env_flag(name):
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _cc():
+    """The C compiler command, as setuptools will call it."""
+    return (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
+
+
 def openmp_flags():
     """Return (compile_args, link_args) for OpenMP, or ([], []) when unsupported."""
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    cc = cc.split()
+    cc = _cc()
     candidates = [(["-fopenmp"], ["-fopenmp"])]
     if sys.platform == "darwin":
         candidates.append((["-Xpreprocessor", "-fopenmp"], ["-lomp"]))
@@ -84,7 +88,7 @@ def openmp_flags():
 
 
 def _compiler_accepts(flag):
-    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
+    cc = _cc()
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "t.c"
         src.write_text("int main(void) { return 0; }\n")

@@ -14,7 +14,6 @@ from typing import Sequence
 
 import numpy as np
 
-from ._kernels import KERNEL_BUILD
 from ._kernels import dense as _dense
 from ._kernels._openmp_helpers import effective_n_threads
 from .choices import ACTIVATIONS, COSTS, DTYPES, INIT_SCHEMES
