@@ -7,7 +7,73 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .choices import ACTIVATIONS, COSTS, DTYPES, INIT_SCHEMES
 from .errors import DeepinitError
+
+# Options whose value is one of a fixed set of names.
+_CHOICES = {"activation": ACTIVATIONS, "cost": COSTS, "init": INIT_SCHEMES, "dtype": DTYPES}
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in _TRUE + _FALSE:
+        return str(value).lower() in _TRUE
+    raise ValueError(f"{value!r} is not true or false")
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value)
+    raise ValueError(f"{value!r} is not an integer")
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a number")
+
+
+def parse_hidden(value: str | list[int]) -> list[int]:
+    """Hidden widths from ``"1000,500"`` or ``"1000x500"`` (or a list of ints)."""
+    if isinstance(value, str):
+        try:
+            sizes = [int(v) for v in value.replace("x", ",").split(",") if v.strip()]
+        except ValueError:
+            raise ValueError(f"{value!r} is not a list of widths such as 1000,500,250") from None
+    else:
+        sizes = list(value)
+    if not sizes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
+        raise ValueError(f"{value!r}: every width must be a positive integer, e.g. 1000,500,250")
+    return sizes
+
+
+def parse_size(value: str | int | float) -> int | float:
+    """A split size: a positive count (``5000``) or a fraction in (0, 1) (``0.1``)."""
+    size: Any = value
+    if isinstance(value, str):
+        try:
+            size = int(value)
+        except ValueError:
+            try:
+                size = float(value)
+            except ValueError:
+                pass
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 1:
+        return size
+    if isinstance(size, float) and 0 < size < 1:
+        return size
+    raise ValueError(f"{value!r} is neither a count (e.g. 5000) nor a fraction in (0, 1) (e.g. 0.1)")
 
 
 @dataclass
@@ -98,6 +164,42 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def coerce(cls, key: str, value: Any) -> Any:
+        """``value`` as the type of option ``key``, from a string or a plain TOML/JSON value.
+
+        Sweeps use this for values given on the command line, in TOML files and
+        drawn from priors. Range checks are left to :meth:`validate`.
+
+        Raises
+        ------
+        DeepinitError
+            Unknown key, or a value that cannot be of the option's type.
+        """
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if key not in fields:
+            raise DeepinitError(f"unknown option {key!r}; valid options: {', '.join(sorted(fields))}")
+        kind = fields[key].type
+        try:
+            if key == "hidden":
+                return parse_hidden(value)
+            if key in ("valid_size", "test_size"):
+                return parse_size(value)
+            if key in _CHOICES:
+                if value not in _CHOICES[key]:
+                    raise ValueError(f"{value!r} is not one of {', '.join(_CHOICES[key])}")
+                return value
+            base = kind.split(" | ")[0]
+            if base == "bool":
+                return _bool(value)
+            if base == "int":
+                return _int(value)
+            if base == "float":
+                return _float(value)
+            return str(value)
+        except ValueError as exc:
+            raise DeepinitError(f"option {key!r}: {exc}") from None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":

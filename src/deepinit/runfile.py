@@ -254,6 +254,27 @@ class Run:
         return self.attrs.get("error", "")
 
 
+def curve_summary(curves: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a run is judged by, from its learning curves.
+
+    ``best_valid_error`` is the lowest validation error recorded (NaN points
+    skipped), ``test_error_at_best_valid`` the test error at that point (early
+    stopping on the validation set); ``valid_error`` and ``test_error`` are
+    the last recorded values. NaN throughout when nothing was recorded.
+    """
+    valid = np.asarray(curves["valid_error"], dtype=float)
+    nan = float("nan")
+    out = {"updates": int(curves["update"][-1]) if len(valid) else 0,
+           "valid_error": float(valid[-1]) if len(valid) else nan,
+           "test_error": float(curves["test_error"][-1]) if len(valid) else nan,
+           "best_valid_error": nan, "best_update": None, "test_error_at_best_valid": nan}
+    if len(valid) and not np.isnan(valid).all():
+        best = int(np.nanargmin(valid))
+        out.update(best_valid_error=float(valid[best]), best_update=int(curves["update"][best]),
+                   test_error_at_best_valid=float(curves["test_error"][best]))
+    return out
+
+
 def _plain(value: Any) -> Any:
     """HDF5 attribute value -> plain Python (str, int, float, list)."""
     if isinstance(value, bytes):
@@ -265,8 +286,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def read_run(path: str | os.PathLike) -> Run:
-    """Read a run file; raise DeepinitError if it is missing, unreadable or not a run file."""
+def read_run(path: str | os.PathLike, arrays: bool = True) -> Run:
+    """Read a run file; raise DeepinitError if it is missing, unreadable or not a run file.
+
+    With ``arrays=False`` the parameters and the monitoring record are not read
+    (``weights`` and ``biases`` are empty, ``monitor`` is None): fast, for
+    tables over many runs.
+    """
     import h5py
 
     path = Path(path)
@@ -292,9 +318,9 @@ def read_run(path: str | os.PathLike) -> Run:
                 runtime={k: _plain(v) for k, v in f["runtime"].attrs.items()},
                 curves={k: f["curves"][k][()] for k in f["curves"]},
                 init={k: f["init"][k][()] for k in f["init"]},
-                weights=[f["params"][name]["W"][()] for name in layers],
-                biases=[f["params"][name]["b"][()] for name in layers],
-                monitor=_read_tree(f["monitor"]) if "monitor" in f else None,
+                weights=[f["params"][name]["W"][()] for name in layers] if arrays else [],
+                biases=[f["params"][name]["b"][()] for name in layers] if arrays else [],
+                monitor=_read_tree(f["monitor"]) if arrays and "monitor" in f else None,
             )
     except DeepinitError:
         raise

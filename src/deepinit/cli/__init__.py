@@ -53,9 +53,11 @@ def _register() -> None:
     from .data import data
     from .plot import plot
     from .stats import stats
+    from .sweep import sweep
     from .train import train
 
     cli.add_command(train)
+    cli.add_command(sweep)
     cli.add_command(stats)
     cli.add_command(data)
     cli.add_command(plot)

@@ -8,7 +8,7 @@ from ._console import out
 
 
 @click.command()
-@click.argument("runs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("runs", nargs=-1, required=True, type=click.Path())
 @click.option("--points", type=click.IntRange(min=2), default=20, show_default=True,
               help="Learning-curve rows to show (evenly spaced, first and last always).")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON on stdout.")
@@ -17,16 +17,45 @@ from ._console import out
 @click.option("--at", "at", multiple=True, metavar="UPDATE|first|last|all",
               help="Monitoring points for --layers: an update count (the nearest point), first, last or all; "
                    "repeatable [default: first and last].")
-def stats(runs, points, as_json, layers, at) -> None:
-    """Summarize run files: config, final errors and the learning curve.
+@click.option("--table", is_flag=True,
+              help="Sweep: the paper's table, best --select setting per --by group, test error over seeds.")
+@click.option("--by", default=None, metavar="KEY,KEY",
+              help="Sweep: the swept options that make the rows of --table [default: all but --select and seed] "
+                   "(or the groups of --trials).")
+@click.option("--select", default=None, metavar="KEY,KEY",
+              help="Sweep: swept options chosen on validation error per row [default: lr, or the random priors].")
+@click.option("--metric", type=click.Choice(["best", "final"]), default="best", show_default=True,
+              help="Sweep: each run's errors at its best validation point (early stopping) or at its end.")
+@click.option("--trials", is_flag=True, help="Random-search sweep: best validation error vs number of trials.")
+@click.option("--csv", "as_csv", is_flag=True, help="Sweep: print the table as CSV on stdout.")
+def stats(runs, points, as_json, layers, at, table, by, select, metric, trials, as_csv) -> None:
+    """Summarize run files, or a sweep directory.
 
     Works on a run in progress too: it shows what has been recorded so far.
     Several files give one comparison table. With --layers: what monitoring
     recorded for every layer at the chosen points (docs/monitoring.md).
+
+    With a sweep directory: every cell with its status and errors; with
+    --table, the paper's Table 1 layout (deepinit stats SWEEP --table --by
+    activation,init); with --trials, the random-search curve.
     """
     import json
+    from pathlib import Path
 
+    from ..errors import DeepinitError
     from ..runfile import read_run
+
+    sweep_dirs = [p for p in runs if Path(p).is_dir()]
+    if sweep_dirs:
+        if len(runs) > 1:
+            raise DeepinitError("give one sweep directory, or run files (not both, not several directories)")
+        from ._sweep_stats import show_sweep
+
+        show_sweep(runs[0], table=table, by=None if by is None else _keys(by), select=None if select is None else _keys(select),
+                   metric=metric, trials=trials, as_json=as_json, as_csv=as_csv)
+        return
+    if table or trials or as_csv or by is not None or select is not None:
+        raise DeepinitError("--table, --trials, --by, --select and --csv read a sweep; give a sweep directory")
 
     loaded = [read_run(path) for path in runs]
     if layers:
@@ -44,6 +73,12 @@ def stats(runs, points, as_json, layers, at) -> None:
         _show_run(loaded[0], points)
     else:
         _show_comparison(loaded)
+
+
+def _keys(text: str) -> list[str]:
+    from ..sweep.definition import option_key
+
+    return [option_key(k) for k in text.split(",") if k.strip()]
 
 
 def _as_dict(run) -> dict:

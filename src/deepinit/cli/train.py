@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..choices import ACTIVATIONS, COSTS, DTYPES, INIT_SCHEMES
-from ..config import TrainConfig
+from ..config import TrainConfig, parse_hidden, parse_size
 from ..errors import DeepinitError
 from ._console import err, out
 
@@ -16,12 +16,9 @@ def _parse_hidden(ctx, param, value: str | None) -> list[int] | None:
     if value is None:
         return None
     try:
-        sizes = [int(v) for v in value.replace("x", ",").split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of widths such as 1000,500,250") from None
-    if not sizes or min(sizes) < 1:
-        raise click.BadParameter(f"{value!r}: every width must be a positive integer, e.g. 1000,500,250")
-    return sizes
+        return parse_hidden(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _parse_size(ctx, param, value: str | None) -> int | float | None:
@@ -29,69 +26,76 @@ def _parse_size(ctx, param, value: str | None) -> int | float | None:
     if value is None:
         return None
     try:
-        return int(value)
-    except ValueError:
-        pass
-    try:
-        fraction = float(value)
-    except ValueError:
-        fraction = -1.0
-    if not 0 < fraction < 1:
-        raise click.BadParameter(f"{value!r} is neither a count (e.g. 5000) nor a fraction in (0, 1) (e.g. 0.1)")
-    return fraction
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+# The options that make a TrainConfig (one per field). `deepinit sweep` takes
+# them too: there they are the options fixed for every cell.
+CONFIG_OPTIONS = [
+    click.option("-d", "--dataset", default=_DEFAULTS.dataset, show_default=True,
+        help="shapeset (Shapeset-3x2, generated), mnist, or the path of a .npz/.h5 file with x, y arrays."),
+    click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+        help="Directory holding the MNIST IDX .gz files (default: $DEEPINIT_DATA)."),
+    click.option("--valid-size", default=None, callback=_parse_size, metavar="N|FRACTION",
+        help="Validation set size (datasets that allow it)."),
+    click.option("--test-size", default=None, callback=_parse_size, metavar="N|FRACTION",
+        help="Test set size (datasets that allow it)."),
+    click.option("--depth", type=click.IntRange(min=0), default=_DEFAULTS.depth, show_default=True,
+        help="Number of hidden layers."),
+    click.option("--width", type=click.IntRange(min=1), default=_DEFAULTS.width, show_default=True,
+        help="Units per hidden layer."),
+    click.option("--hidden", callback=_parse_hidden, default=None, metavar="W1,W2,...",
+        help="Explicit hidden widths; overrides --depth and --width."),
+    click.option("-a", "--activation", type=click.Choice(ACTIVATIONS), default=_DEFAULTS.activation,
+        show_default=True, help="Hidden-layer activation."),
+    click.option("--cost", type=click.Choice(COSTS), default=_DEFAULTS.cost, show_default=True,
+        help="Output layer and cost: softmax + negative log-likelihood, or half the squared error."),
+    click.option("-i", "--init", type=click.Choice(INIT_SCHEMES), default=_DEFAULTS.init, show_default=True,
+        help="Weight initialization (docs/network.md); biases start at 0."),
+    click.option("--init-scale", type=float, default=_DEFAULTS.init_scale, show_default=True,
+        help="Multiply every initial weight by this."),
+    click.option("--lr", type=float, default=_DEFAULTS.lr, show_default=True, help="Learning rate (constant)."),
+    click.option("-b", "--batch-size", type=click.IntRange(min=1), default=_DEFAULTS.batch_size, show_default=True,
+        help="Minibatch size."),
+    click.option("--updates", type=click.IntRange(min=0), default=None,
+        help=f"Budget in minibatch updates [default: {TrainConfig.DEFAULT_UPDATES} unless --epochs]."),
+    click.option("--epochs", type=float, default=None, help="Budget in passes over a finite training set."),
+    click.option("--eval-every", type=click.IntRange(min=1), default=_DEFAULTS.eval_every, show_default=True,
+        help="Evaluate validation and test error every this many updates."),
+    click.option("--init-seed", type=click.IntRange(min=0), default=_DEFAULTS.init_seed, show_default=True, help="Seed of the weights."),
+    click.option("--data-seed", type=click.IntRange(min=0), default=_DEFAULTS.data_seed, show_default=True,
+        help="Seed of the training data order (or stream)."),
+    click.option("--dtype", type=click.Choice(DTYPES), default=_DEFAULTS.dtype, show_default=True),
+    click.option("--monitor/--no-monitor", default=_DEFAULTS.monitor, show_default=True,
+        help="Record per-layer statistics on a fixed probe set during training (docs/monitoring.md)."),
+    click.option("--monitor-every", type=click.IntRange(min=1), default=_DEFAULTS.monitor_every, show_default=True,
+        help="A monitoring point every this many updates (plus update 0 and the last)."),
+    click.option("--monitor-log-points", type=click.IntRange(min=0), default=_DEFAULTS.monitor_log_points,
+        show_default=True, help="Extra monitoring points log-spaced in the first --monitor-every updates."),
+    click.option("--probe-size", type=click.IntRange(min=1), default=_DEFAULTS.probe_size, show_default=True,
+        help="Test examples of the monitoring probe set."),
+    click.option("--monitor-bins", type=click.IntRange(min=2, max=10_000), default=_DEFAULTS.monitor_bins,
+        show_default=True, help="Histogram bins per quantity and layer."),
+    click.option("--saturation-threshold", type=float, default=_DEFAULTS.saturation_threshold, show_default=True,
+        help="A unit saturates when |a| >= T (tanh, softsign, hardtanh) or a <= 1-T or a >= T (sigmoid)."),
+    click.option("--jacobian-examples", type=click.IntRange(min=0), default=_DEFAULTS.jacobian_examples,
+        show_default=True, help="Probe examples whose layer-Jacobian singular values are computed (0: none)."),
+    click.option("--jacobian-every", type=click.IntRange(min=1), default=_DEFAULTS.jacobian_every, show_default=True,
+        help="Jacobian singular values at update 0, at the end and about every this many updates."),
+]
+
+
+def config_options(command):
+    """Decorate a Click command with every TrainConfig option."""
+    for option in reversed(CONFIG_OPTIONS):
+        command = option(command)
+    return command
 
 
 @click.command()
-@click.option("-d", "--dataset", default=_DEFAULTS.dataset, show_default=True,
-              help="shapeset (Shapeset-3x2, generated), mnist, or the path of a .npz/.h5 file with x, y arrays.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Directory holding the MNIST IDX .gz files (default: $DEEPINIT_DATA).")
-@click.option("--valid-size", default=None, callback=_parse_size, metavar="N|FRACTION",
-              help="Validation set size (datasets that allow it).")
-@click.option("--test-size", default=None, callback=_parse_size, metavar="N|FRACTION",
-              help="Test set size (datasets that allow it).")
-@click.option("--depth", type=click.IntRange(min=0), default=_DEFAULTS.depth, show_default=True,
-              help="Number of hidden layers.")
-@click.option("--width", type=click.IntRange(min=1), default=_DEFAULTS.width, show_default=True,
-              help="Units per hidden layer.")
-@click.option("--hidden", callback=_parse_hidden, default=None, metavar="W1,W2,...",
-              help="Explicit hidden widths; overrides --depth and --width.")
-@click.option("-a", "--activation", type=click.Choice(ACTIVATIONS), default=_DEFAULTS.activation,
-              show_default=True, help="Hidden-layer activation.")
-@click.option("--cost", type=click.Choice(COSTS), default=_DEFAULTS.cost, show_default=True,
-              help="Output layer and cost: softmax + negative log-likelihood, or half the squared error.")
-@click.option("-i", "--init", type=click.Choice(INIT_SCHEMES), default=_DEFAULTS.init, show_default=True,
-              help="Weight initialization (docs/network.md); biases start at 0.")
-@click.option("--init-scale", type=float, default=_DEFAULTS.init_scale, show_default=True,
-              help="Multiply every initial weight by this.")
-@click.option("--lr", type=float, default=_DEFAULTS.lr, show_default=True, help="Learning rate (constant).")
-@click.option("-b", "--batch-size", type=click.IntRange(min=1), default=_DEFAULTS.batch_size, show_default=True,
-              help="Minibatch size.")
-@click.option("--updates", type=click.IntRange(min=0), default=None,
-              help=f"Budget in minibatch updates [default: {TrainConfig.DEFAULT_UPDATES} unless --epochs].")
-@click.option("--epochs", type=float, default=None, help="Budget in passes over a finite training set.")
-@click.option("--eval-every", type=click.IntRange(min=1), default=_DEFAULTS.eval_every, show_default=True,
-              help="Evaluate validation and test error every this many updates.")
-@click.option("--init-seed", type=click.IntRange(min=0), default=_DEFAULTS.init_seed, show_default=True, help="Seed of the weights.")
-@click.option("--data-seed", type=click.IntRange(min=0), default=_DEFAULTS.data_seed, show_default=True,
-              help="Seed of the training data order (or stream).")
-@click.option("--dtype", type=click.Choice(DTYPES), default=_DEFAULTS.dtype, show_default=True)
-@click.option("--monitor/--no-monitor", default=_DEFAULTS.monitor, show_default=True,
-              help="Record per-layer statistics on a fixed probe set during training (docs/monitoring.md).")
-@click.option("--monitor-every", type=click.IntRange(min=1), default=_DEFAULTS.monitor_every, show_default=True,
-              help="A monitoring point every this many updates (plus update 0 and the last).")
-@click.option("--monitor-log-points", type=click.IntRange(min=0), default=_DEFAULTS.monitor_log_points,
-              show_default=True, help="Extra monitoring points log-spaced in the first --monitor-every updates.")
-@click.option("--probe-size", type=click.IntRange(min=1), default=_DEFAULTS.probe_size, show_default=True,
-              help="Test examples of the monitoring probe set.")
-@click.option("--monitor-bins", type=click.IntRange(min=2, max=10_000), default=_DEFAULTS.monitor_bins,
-              show_default=True, help="Histogram bins per quantity and layer.")
-@click.option("--saturation-threshold", type=float, default=_DEFAULTS.saturation_threshold, show_default=True,
-              help="A unit saturates when |a| >= T (tanh, softsign, hardtanh) or a <= 1-T or a >= T (sigmoid).")
-@click.option("--jacobian-examples", type=click.IntRange(min=0), default=_DEFAULTS.jacobian_examples,
-              show_default=True, help="Probe examples whose layer-Jacobian singular values are computed (0: none).")
-@click.option("--jacobian-every", type=click.IntRange(min=1), default=_DEFAULTS.jacobian_every, show_default=True,
-              help="Jacobian singular values at update 0, at the end and about every this many updates.")
+@config_options
 @click.option("-j", "--threads", type=int, default=None,
               help="OpenMP threads [default: $OMP_NUM_THREADS or all cores]. Results do not depend on it.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
@@ -138,24 +142,17 @@ def train(output, overwrite, quiet, as_json, threads, valid_size, test_size, **o
 
 
 def _summary(record) -> dict:
-    import math
+    from ..runfile import curve_summary
 
-    curves = record.curves
-    n = len(curves["update"])
-    best = min(range(n), key=lambda k: (math.isnan(curves["valid_error"][k]), curves["valid_error"][k]))
     return {
         "path": str(record.path),
         "status": record.status,
         "error": record.error or None,
+        **curve_summary(record.curves),
         "updates": record.update,
         "examples": record.examples,
         "elapsed_s": round(record.elapsed, 3),
         "examples_per_s": round(record.examples / record.elapsed, 1) if record.elapsed > 0 else None,
-        "valid_error": curves["valid_error"][-1],
-        "test_error": curves["test_error"][-1],
-        "best_valid_error": curves["valid_error"][best],
-        "best_update": curves["update"][best],
-        "test_error_at_best_valid": curves["test_error"][best],
     }
 
 
