@@ -104,7 +104,8 @@ def run_cell(sweep_path: str, cell_id: str, n_threads: int | None = None, retry_
 def _reporter(cell_id: str, progress: Any) -> Callable[[int, int], None] | None:
     if progress is None:
         return None
-    send = progress.put if hasattr(progress, "put") else progress
+    # A queue (from a worker process) takes the tuple; a display's method takes its fields.
+    send = progress.put if hasattr(progress, "put") else (lambda message: progress(*message))
     last = [0.0]
 
     def report(update: int, total: int) -> None:
@@ -190,7 +191,8 @@ def run_local(sweep: SweepDir, cell_ids: list[str], jobs: int, threads: int, dis
         todo = list(cell_ids)
         try:
             while todo:
-                with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+                try:
                     futures = {pool.submit(run_cell, str(sweep.path), cid, threads, retry_failed, reclaim,
                                            progress_queue): cid for cid in todo}
                     todo = []
@@ -206,6 +208,11 @@ def run_local(sweep: SweepDir, cell_ids: list[str], jobs: int, threads: int, dis
                                 continue
                             outcomes.append(outcome)
                             display.finished(outcome)
+                except KeyboardInterrupt:
+                    _interrupt(pool)
+                    raise
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)
                 if broken:
                     # Cells claimed by the dead worker fail; the others never started: run them again.
                     died = set(sweep.release_dead(broken, "the worker process died (killed, or out of memory?)"))
@@ -225,6 +232,23 @@ def run_local(sweep: SweepDir, cell_ids: list[str], jobs: int, threads: int, dis
                 else:
                     os.environ[key] = value
     return outcomes
+
+
+def _interrupt(pool) -> None:
+    """Stop a pool on Ctrl-C or SIGTERM: queued cells never start, running ones record ``interrupted``.
+
+    A Ctrl-C in a terminal reaches the workers already (one process group); a
+    SIGTERM sent to this process alone does not, hence the SIGINT to each.
+    """
+    import signal
+
+    for fut in list(getattr(pool, "_pending_work_items", {}).values()):
+        fut.future.cancel()
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            os.kill(proc.pid, signal.SIGINT)
+        except (ProcessLookupError, OSError):
+            pass
 
 
 def run_dask(sweep: SweepDir, cell_ids: list[str], scheduler: str | None, jobs: int, threads: int,

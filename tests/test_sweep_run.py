@@ -1,0 +1,257 @@
+"""Running sweeps: resume, failures, concurrent shards, interruption, Dask, aggregation of real runs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from deepinit.cli import cli
+from deepinit.runfile import read_run
+from deepinit.sweep.manifest import SweepDir
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def small(blobs, *extra, updates=60, seeds="0-1"):
+    """A small Table-1-style sweep on the blobs data: 2 activations x 2 lr x 2 seeds."""
+    return ["--grid", "activation=tanh,softsign", "--grid", "lr=0.1,0.01", "--seeds", seeds,
+            "-d", blobs, "--hidden", "8", "--updates", str(updates), "--eval-every", "20", "--no-monitor", *extra]
+
+
+def sweep_cli(runner, path, *args):
+    return runner.invoke(cli, ["sweep", str(path), "-q", *args])
+
+
+def entries(path):
+    return SweepDir(path).read()["cells"]
+
+
+def mtimes(path):
+    return {p.name: p.stat().st_mtime_ns for p in path.glob("*.h5")}
+
+
+def test_a_sweep_runs_every_cell_and_resumes_without_rerunning(runner, blobs, tmp_path):
+    path = tmp_path / "s"
+    result = sweep_cli(runner, path, *small(blobs), "--jobs", "1", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["ran"] == {"completed": 8} and summary["status"] == {"completed": 8}
+    cells = entries(path)
+    assert len(cells) == 8 and all(e["status"] == "completed" and e["attempts"] == 1 for e in cells.values())
+    for e in cells.values():  # each run file is the cell's own configuration
+        run = read_run(path / e["file"], arrays=False)
+        assert run.status == "completed" and run.config == e["config"]
+        assert run.config["init_seed"] == run.config["data_seed"] == e["params"]["seed"]
+    before = mtimes(path)
+    again = sweep_cli(runner, path, *small(blobs), "--jobs", "1", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["ran"] == {}
+    # With no definition option, the stored sweep resumes as defined.
+    assert sweep_cli(runner, path, "--jobs", "1").exit_code == 0
+    assert mtimes(path) == before and all(e["attempts"] == 1 for e in entries(path).values())
+
+
+def test_changed_definition_is_refused_and_nothing_is_touched(runner, blobs, tmp_path):
+    path = tmp_path / "s"
+    assert sweep_cli(runner, path, *small(blobs), "--jobs", "1").exit_code == 0
+    before, manifest = mtimes(path), (path / "manifest.json").read_text()
+    result = sweep_cli(runner, path, *small(blobs, "--depth", "2"), "--jobs", "1")
+    assert result.exit_code == 2 and "different definition" in result.stderr and "--redefine" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert mtimes(path) == before and (path / "manifest.json").read_text() == manifest
+    # --redefine: cells in both definitions keep their runs; new ones run.
+    result = sweep_cli(runner, path, *small(blobs), "--grid", "lr=0.1,0.01,0.03", "--redefine", "--jobs", "1",
+                       "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["ran"] == {"completed": 4}
+    assert {k: v for k, v in mtimes(path).items() if k in before} == before
+
+
+def test_a_failing_cell_is_isolated_recorded_and_retried_on_request(runner, blobs, tmp_path, monkeypatch):
+    import deepinit.training as training
+
+    real_train = training.train
+
+    def flaky(config, output, **kw):
+        if config.activation == "softsign" and config.lr == 0.1 and config.init_seed == 1:
+            raise RuntimeError("simulated crash")
+        return real_train(config, output, **kw)
+
+    monkeypatch.setattr(training, "train", flaky)
+    path = tmp_path / "s"
+    result = sweep_cli(runner, path, *small(blobs), "--jobs", "1", "--json")
+    assert result.exit_code == 1 and "1 cells failed" in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == {"completed": 7, "failed": 1}
+    failed = [e for e in entries(path).values() if e["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["error"] == "RuntimeError: simulated crash"
+    assert failed[0]["params"] == {"activation": "softsign", "lr": 0.1, "seed": 1}
+    # The table shows the failure as a missing seed.
+    table = json.loads(runner.invoke(cli, ["stats", str(path), "--table", "--json"]).stdout)
+    softsign = [r for r in table["rows"] if r["activation"] == "softsign"][0]
+    assert softsign["unfinished"] == 1
+    # Not retried unless asked...
+    monkeypatch.setattr(training, "train", real_train)
+    again = sweep_cli(runner, path, "--jobs", "1", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["ran"] == {}
+    # ... and then only the failed cell runs.
+    before = mtimes(path)
+    retried = sweep_cli(runner, path, "--jobs", "1", "--retry-failed", "--json")
+    assert retried.exit_code == 0 and json.loads(retried.stdout)["ran"] == {"completed": 1}
+    assert all(e["status"] == "completed" for e in entries(path).values())
+    assert entries(path)[failed[0]["file"][:-3]]["attempts"] == 2
+    assert {k: v for k, v in mtimes(path).items() if k in before} == before
+
+
+def test_a_foreign_file_in_the_way_fails_its_cell_and_is_kept(runner, blobs, tmp_path):
+    path = tmp_path / "s"
+    assert sweep_cli(runner, path, *small(blobs), "--dry-run").exit_code == 0
+    assert not path.exists()  # a dry run writes nothing
+    d = runner.invoke(cli, ["sweep", str(path), *small(blobs), "--shard", "1/8", "--jobs", "1", "-q"])
+    assert d.exit_code == 0
+    victim = [e for e in entries(path).values() if e["status"] == "pending"][0]
+    (path / victim["file"]).write_text("someone's notes")
+    result = sweep_cli(runner, path, "--jobs", "1")
+    assert result.exit_code == 1
+    assert "is not a run of this cell" in entries(path)[victim["file"][:-3]]["error"]
+    assert (path / victim["file"]).read_text() == "someone's notes"
+
+
+def _sweep_process(path, blobs, *extra, updates=60, seeds="0-1"):
+    return subprocess.Popen(
+        [sys.executable, "-c", "from deepinit.cli import main; main()", "sweep", str(path), "-q",
+         *small(blobs, updates=updates, seeds=seeds), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def test_concurrent_shards_in_one_directory(blobs, tmp_path):
+    path = tmp_path / "s"
+    # Two shards, plus a duplicate of the first started by mistake: no cell runs twice.
+    procs = [_sweep_process(path, blobs, "--shard", shard, "--jobs", "1") for shard in ("1/2", "2/2", "1/2")]
+    for p in procs:
+        _, stderr = p.communicate(timeout=120)
+        assert p.returncode == 0, stderr
+    cells = entries(path)
+    assert len(cells) == 8
+    assert all(e["status"] == "completed" and e["attempts"] == 1 for e in cells.values())
+    assert sorted(p.name for p in path.glob("*.h5")) == sorted(e["file"] for e in cells.values())
+    assert not list(path.glob(".*.tmp"))
+
+
+def test_interrupted_sweep_resumes_where_it_stopped(blobs, tmp_path):
+    path = tmp_path / "s"
+    proc = _sweep_process(path, blobs, "--jobs", "2", updates=100_000)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until some cells are done and others running
+        if (path / "manifest.json").exists():
+            statuses = [e["status"] for e in entries(path).values()]
+            if statuses.count("completed") >= 2 and "running" in statuses:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # as a job scheduler stops a job
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "run the same command again to resume" in stderr
+    cells = entries(path)
+    done = {k for k, e in cells.items() if e["status"] == "completed"}
+    assert 2 <= len(done) < 8
+    assert "running" not in {e["status"] for e in cells.values()}
+    interrupted = {k for k, e in cells.items() if e["status"] == "interrupted"}
+    before = {k: (path / cells[k]["file"]).stat().st_mtime_ns for k in done}
+
+    resumed = _sweep_process(path, blobs, "--jobs", "2", updates=100_000)
+    _, stderr = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, stderr
+    cells = entries(path)
+    assert all(e["status"] == "completed" for e in cells.values())
+    assert all(cells[k]["attempts"] == 1 for k in done)
+    assert all(cells[k]["attempts"] == 2 for k in interrupted)
+    assert before == {k: (path / cells[k]["file"]).stat().st_mtime_ns for k in done}
+
+
+def test_killed_worker_cells_are_rerun_on_resume(blobs, tmp_path):
+    path = tmp_path / "s"
+    proc = _sweep_process(path, blobs, "--jobs", "1", updates=100_000, seeds="0")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (path / "manifest.json").exists() and "running" in [e["status"] for e in entries(path).values()]:
+            break
+        time.sleep(0.05)
+    proc.kill()  # SIGKILL: no chance to record anything
+    proc.communicate(timeout=30)
+    running = [k for k, e in entries(path).items() if e["status"] == "running"]
+    assert len(running) == 1
+    resumed = _sweep_process(path, blobs, "--jobs", "1", updates=100_000, seeds="0")
+    assert resumed.wait(timeout=180) == 0
+    cells = entries(path)
+    assert all(e["status"] == "completed" for e in cells.values()) and cells[running[0]]["attempts"] == 2
+
+
+def test_dask_executor_on_a_local_cluster(runner, blobs, tmp_path):
+    distributed = pytest.importorskip("distributed", reason="the Dask executor needs the dask extra")
+    path = tmp_path / "s"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        result = sweep_cli(runner, path, *small(blobs), "--executor", "dask", "--scheduler",
+                           cluster.scheduler_address, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["ran"] == {"completed": 8}
+    hosts_pids = {(e["host"], e["pid"]) for e in entries(path).values()}
+    assert os.getpid() not in {pid for _, pid in hosts_pids}   # trained on the workers
+    # The same cells, trained locally, give the same errors (runs are deterministic).
+    local = tmp_path / "local"
+    assert sweep_cli(runner, local, *small(blobs), "--jobs", "1").exit_code == 0
+    a = {e["file"]: e["result"]["best_valid_error"] for e in entries(path).values()}
+    b = {e["file"]: e["result"]["best_valid_error"] for e in entries(local).values()}
+    assert a == b
+
+
+def test_stats_on_a_real_sweep(runner, blobs, tmp_path):
+    path = tmp_path / "s"
+    assert sweep_cli(runner, path, *small(blobs), "--jobs", "2").exit_code == 0
+    table = json.loads(runner.invoke(cli, ["stats", str(path), "--table", "--by", "activation", "--json"]).stdout)
+    # Recompute the tanh row by hand from the run files.
+    runs = [read_run(p, arrays=False) for p in path.glob("*.h5")]
+    tanh = [r for r in runs if r.config["activation"] == "tanh"]
+    best = {}
+    for lr in (0.1, 0.01):
+        valids = [r.curves["valid_error"].min() for r in tanh if r.config["lr"] == lr]
+        best[lr] = sum(valids) / len(valids)
+    lr = min(best, key=best.get)
+    row = [r for r in table["rows"] if r["activation"] == "tanh"][0]
+    assert row["selected"] == {"lr": lr} and row["valid_error"] == pytest.approx(best[lr])
+    tests = [r.curves["test_error"][r.curves["valid_error"].argmin()] for r in tanh if r.config["lr"] == lr]
+    assert row["test_error_mean"] == pytest.approx(sum(tests) / len(tests))
+    text = runner.invoke(cli, ["stats", str(path), "--table"])
+    assert text.exit_code == 0 and "best lr" in text.stdout and "±" in text.stdout
+    csv_text = runner.invoke(cli, ["stats", str(path), "--table", "--csv"]).stdout.splitlines()
+    assert csv_text[0].startswith("activation,lr,n_seeds") and len(csv_text) == 3
+    cells = runner.invoke(cli, ["stats", str(path)])
+    assert cells.exit_code == 0 and "8 completed" in cells.stdout
+    bad = runner.invoke(cli, ["stats", str(path), "--table", "--by", "depth"])
+    assert bad.exit_code == 2 and "not swept" in bad.stderr
+
+
+def test_sweep_cli_errors_are_one_line(runner, blobs, tmp_path):
+    cases = [
+        (["--jobs", "64"], "cores"),
+        (["--shard", "3/2"], "1 <= K <= N"),
+        (["--grid", "lr=abc"], "not a number"),
+    ]
+    for extra, fragment in cases:
+        result = sweep_cli(runner, tmp_path / "s", *small(blobs), *extra)
+        assert result.exit_code == 2 and fragment in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1
+    result = sweep_cli(runner, tmp_path / "new")
+    assert result.exit_code == 2 and "holds no sweep" in result.stderr
+    result = sweep_cli(runner, tmp_path / "s2", "--grid", "lr=0.1", "-d", str(tmp_path / "missing.npz"))
+    assert result.exit_code == 2 and "missing.npz" in result.stderr and not (tmp_path / "s2").exists()
