@@ -255,3 +255,45 @@ def test_sweep_cli_errors_are_one_line(runner, blobs, tmp_path):
     assert result.exit_code == 2 and "holds no sweep" in result.stderr
     result = sweep_cli(runner, tmp_path / "s2", "--grid", "lr=0.1", "-d", str(tmp_path / "missing.npz"))
     assert result.exit_code == 2 and "missing.npz" in result.stderr and not (tmp_path / "s2").exists()
+
+
+def test_docs_describe_the_manifest_as_written(runner, blobs, tmp_path):
+    """docs/sweeps.md names every key of a real manifest and of its cell entries, and no other."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "sweeps.md").read_text()
+    path = tmp_path / "s"
+    assert sweep_cli(runner, path, *small(blobs, seeds="0"), "--jobs", "1").exit_code == 0
+    assert sweep_cli(runner, path, *small(blobs, seeds="0"), "--grid", "lr=0.1", "--redefine", "--jobs", "1").exit_code == 0
+    manifest = SweepDir(path).read()
+    section = doc[doc.index("`manifest.json` (format"):doc.index("Every change happens")]
+    table, entry_text = section.split("A cell entry:")
+    top = {k for row in table.splitlines() if row.startswith("| `") for k in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert top == set(manifest)
+    definition = re.findall(r"`(\w+)` \(", table.split("`definition`")[1].splitlines()[0])
+    assert set(definition) | {"random"} == set(manifest["definition"])
+    entry_keys = set(re.findall(r"`(\w+)`", entry_text.split("once finished:")[0]))
+    entry_keys -= {"seed", "pending", "running", "completed", "diverged", "failed", "interrupted"}
+    entry = next(iter(manifest["cells"].values()))
+    assert entry_keys == set(entry)
+    result_keys = set(re.findall(r"`(\w+)`", entry_text.split("once finished:")[1]))
+    assert result_keys == set(entry["result"])
+
+
+def test_a_finished_run_file_is_adopted_not_retrained(runner, blobs, tmp_path):
+    """If the manifest lost a cell's outcome (a crash between the two writes), its run file is the truth."""
+    path = tmp_path / "s"
+    assert sweep_cli(runner, path, *small(blobs, seeds="0"), "--jobs", "1").exit_code == 0
+    sweep = SweepDir(path)
+    cid = next(iter(entries(path)))
+    expected = entries(path)[cid]["result"]
+    with sweep._update() as data:
+        data["cells"][cid].update(status="pending", result=None)
+    before = mtimes(path)
+    assert sweep_cli(runner, path, "--jobs", "1").exit_code == 0
+    assert mtimes(path) == before
+    entry = entries(path)[cid]
+    assert entry["status"] == "completed" and entry["attempts"] == 2
+    assert {k: entry["result"][k] for k in ("best_valid_error", "updates", "examples")} == \
+        {k: expected[k] for k in ("best_valid_error", "updates", "examples")}

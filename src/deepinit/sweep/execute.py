@@ -135,7 +135,9 @@ def _adopt_existing(path: Path, config: dict) -> tuple[str, str | None, dict] | 
     if run is None or run.config != config:
         raise DeepinitError(f"{str(path)!r} exists and is not a run of this cell; move it away to run the cell")
     if run.status in ("completed", "diverged"):
-        return run.status, run.error or None, {**curve_summary(run.curves), "elapsed_s": run.attrs.get("elapsed_s")}
+        examples = int(run.curves["examples"][-1]) if len(run.curves["examples"]) else 0
+        return run.status, run.error or None, {**curve_summary(run.curves), "elapsed_s": run.attrs.get("elapsed_s"),
+                                               "examples": examples}
     return None
 
 
