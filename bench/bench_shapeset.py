@@ -17,6 +17,8 @@ Usage::
     python bench/bench_shapeset.py --json          # JSON on stdout
     python bench/bench_shapeset.py --batch 20000 --repeats 7 --threads 1,2,4
     python bench/bench_shapeset.py --learnability [--mlp-examples 1000000] [--json]
+
+``bench/bench_all.py`` runs :func:`generation_rates` with the other benchmarks.
 """
 
 from __future__ import annotations
@@ -54,6 +56,46 @@ def measure(n_threads: int, batch: int, repeats: int, dtype) -> dict:
         "best_images_per_s": max(rates),
         "median_images_per_s": statistics.median(rates),
     }
+
+
+def generation_rates(counts=None, batch: int = 20_000, repeats: int = 5) -> dict:
+    """:func:`measure` at each thread count, for float32 and float64.
+
+    Parameters
+    ----------
+    counts : sequence of int, optional
+        Thread counts; default 1, 2 and all.
+    batch, repeats : int
+        Examples per render call, and render calls per measurement.
+
+    Returns
+    -------
+    dict
+        Machine details and ``results``: one :func:`measure` row per thread count and dtype.
+    """
+    n_all = effective_n_threads(None)
+    counts = list(counts) if counts else sorted({1, 2, n_all})
+    rows = [measure(t, batch, repeats, dtype) for t in counts for dtype in (np.float32, np.float64)]
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "openmp": openmp_enabled(),
+        "all_threads": n_all,
+        "batch": batch,
+        "repeats": repeats,
+        "results": rows,
+    }
+
+
+def print_rates(info: dict) -> None:
+    """Print a :func:`generation_rates` result as a table."""
+    print(f"Shapeset-3x2 generation, {info['cpu_count']} CPUs, OpenMP {'on' if info['openmp'] else 'off'}, "
+          f"batch {info['batch']}, {info['repeats']} repeats")
+    print(f"{'threads':>7}  {'dtype':>7}  {'best img/s':>12}  {'median img/s':>12}  {'us/img/thread':>13}")
+    for r in info["results"]:
+        per = 1e6 * r["threads"] / r["median_images_per_s"]
+        print(f"{r['threads']:>7}  {r['dtype']:>7}  {r['best_images_per_s']:>12,.0f}  "
+              f"{r['median_images_per_s']:>12,.0f}  {per:>13.2f}")
 
 
 def _softmax_grad(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -133,6 +175,7 @@ def mlp_error(n_examples=1_000_000, hidden=500, lr=0.05, batch=20, seed=0, repor
 
 
 def learnability(mlp_examples: int) -> dict:
+    """The linear baselines (raw and contrast pixels) and the MLP baseline, with chance error."""
     return {
         "chance_error": 8 / 9,
         "results": [
@@ -170,30 +213,12 @@ def main(argv=None) -> None:
                 print(f"    after {n:>9,} examples: {e:.3f}")
         return
 
-    n_all = effective_n_threads(None)
-    if args.threads:
-        counts = [int(t) for t in args.threads.split(",")]
-    else:
-        counts = sorted({1, 2, n_all})
-    rows = [measure(t, args.batch, args.repeats, dtype)
-            for t in counts for dtype in (np.float32, np.float64)]
-    info = {
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "openmp": openmp_enabled(),
-        "all_threads": n_all,
-        "results": rows,
-    }
+    counts = [int(t) for t in args.threads.split(",")] if args.threads else None
+    info = generation_rates(counts, args.batch, args.repeats)
     if args.json:
         print(json.dumps(info, indent=2))
-        return
-    print(f"Shapeset-3x2 generation, {info['cpu_count']} CPUs, OpenMP {'on' if info['openmp'] else 'off'}, "
-          f"batch {args.batch}, {args.repeats} repeats")
-    print(f"{'threads':>7}  {'dtype':>7}  {'best img/s':>12}  {'median img/s':>12}  {'us/img/thread':>13}")
-    for r in rows:
-        per = 1e6 * r["threads"] / r["median_images_per_s"]
-        print(f"{r['threads']:>7}  {r['dtype']:>7}  {r['best_images_per_s']:>12,.0f}  "
-              f"{r['median_images_per_s']:>12,.0f}  {per:>13.2f}")
+    else:
+        print_rates(info)
 
 
 if __name__ == "__main__":

@@ -9,24 +9,30 @@ shared machine are noise; ratios are the result).
 Each implementation runs in its own worker process, started with its thread
 count in OMP_NUM_THREADS: deepinit, PyTorch and numpy's BLAS each bring their
 own thread pool, and pools sharing one process spin against each other (on 2
-cores that made every implementation 10-30x slower at 2 threads).
+cores that made every implementation 10-30x slower at 2 threads). The sgemm peak
+is measured in a process of its own too. After its timed rounds, each worker
+reports its peak resident memory (``ru_maxrss``); a table of it and a table of
+the speedup over threads follow the timings.
 
-    python bench/bench_train_step.py                 # batches 1, 10, 100; threads 1, 2 (and all)
+    python bench/bench_train_step.py                 # batches 1, 10, 100; threads 1, 2, 4, ... and all
     python bench/bench_train_step.py --json out.json
     python bench/bench_train_step.py --batches 10 --threads 2 --rounds 9
 
 PyTorch (``pip install torch==2.13.0``) and threadpoolctl are optional: without
-them their columns are skipped.
+them their columns are skipped. ``bench/bench_all.py`` runs this with the other
+benchmarks in one command.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import platform
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -36,7 +42,7 @@ LR = 0.01
 
 
 def step_flops(batch: int, sizes=SIZES) -> float:
-    """Floating-point operations of one SGD step (multiply-add = 2)."""
+    """Floating-point operations of one SGD step (multiply-add = 2) at batch size ``batch``."""
     pairs = list(zip(sizes, sizes[1:]))
     fwd = sum(2 * batch * i * o for i, o in pairs)
     grad_w = sum(2 * batch * i * o for i, o in pairs)
@@ -45,7 +51,19 @@ def step_flops(batch: int, sizes=SIZES) -> float:
     return float(fwd + grad_w + grad_in + update)
 
 
+def parameter_mb(sizes=SIZES) -> float:
+    """Size of the network's float32 weights and biases, in MB (10**6 bytes)."""
+    return sum((i + 1) * o for i, o in zip(sizes, sizes[1:])) * 4 / 1e6
+
+
+def default_threads(cores: int | None = None) -> list[int]:
+    """Thread counts to measure: 1, 2, the powers of two below ``cores``, and ``cores``."""
+    cores = cores or os.cpu_count() or 1
+    return sorted({1, 2, cores} | {2**k for k in range(cores.bit_length()) if 2**k <= cores})
+
+
 def data(batch: int, n_steps: int, seed: int = 0):
+    """``n_steps`` minibatches of random inputs in [0, 1) and labels: ``(X, y)``."""
     rng = np.random.default_rng(seed)
     X = rng.uniform(0, 1, (batch * n_steps, SIZES[0])).astype(np.float32)
     y = rng.integers(0, SIZES[-1], batch * n_steps).astype(np.int32)
@@ -53,8 +71,14 @@ def data(batch: int, n_steps: int, seed: int = 0):
 
 
 # --------------------------------------------------------------------------- #
+# One class per implementation: ``name`` (its column), ``module`` (imported
+# before the worker's idle memory is read), ``__init__(threads)`` builds the
+# network, ``run(X, y, batch)`` trains on every minibatch of (X, y).
 class Deepinit:
+    """deepinit: one ``Network.train_steps`` kernel call for all the minibatches."""
+
     name = "deepinit"
+    module = "deepinit.network"
 
     def __init__(self, threads: int):
         from deepinit.network import Network
@@ -67,7 +91,10 @@ class Deepinit:
 
 
 class Torch:
+    """PyTorch: ``nn.Sequential`` of ``Linear`` and ``Tanh``, ``CrossEntropyLoss``, ``optim.SGD``."""
+
     name = "pytorch"
+    module = "torch"
 
     def __init__(self, threads: int):
         import torch
@@ -94,7 +121,10 @@ class Torch:
 
 
 class Numpy:
+    """Plain numpy: matrix products, softmax and back-propagation written out."""
+
     name = "numpy"
+    module = "numpy"
 
     def __init__(self, threads: int):
         rng = np.random.default_rng(0)
@@ -124,7 +154,10 @@ class Numpy:
 
 # --------------------------------------------------------------------------- #
 def sgemm_peak(threads: int) -> float | None:
-    """Measured large-matrix sgemm GFLOP/s at this thread count (PyTorch's BLAS), or None."""
+    """Large-matrix sgemm GFLOP/s at this thread count (PyTorch's BLAS, best of 5), or None without PyTorch.
+
+    Runs in the calling process: :func:`measure_sgemm_peak` runs it in a fresh one.
+    """
     try:
         import torch
     except ImportError:
@@ -150,8 +183,61 @@ def blas_limits(threads: int):
     return threadpool_limits(limits=threads, user_api="blas")
 
 
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process so far (``ru_maxrss``) in MB, or None where not available."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss * (1 if sys.platform == "darwin" else 1024) / 1e6  # bytes on macOS, KiB elsewhere
+
+
+def have_torch() -> bool:
+    """Whether PyTorch is installed (without importing it into this process)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+@contextlib.contextmanager
+def omp_threads(threads: int):
+    """Set ``OMP_NUM_THREADS`` to ``threads`` in the block: the processes started there inherit it."""
+    old = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("OMP_NUM_THREADS")
+        else:
+            os.environ["OMP_NUM_THREADS"] = old
+
+
+def _spawn():
+    """A multiprocessing context that starts fresh interpreters (no inherited thread pools)."""
+    import multiprocessing as mp
+
+    return mp.get_context("spawn")
+
+
+def measure_sgemm_peak(threads: int) -> float | None:
+    """:func:`sgemm_peak` in a fresh process started with ``OMP_NUM_THREADS=threads``."""
+    if not have_torch():
+        return None
+    from concurrent.futures import ProcessPoolExecutor
+
+    with omp_threads(threads), ProcessPoolExecutor(1, mp_context=_spawn()) as pool:
+        return pool.submit(sgemm_peak, threads).result()
+
+
 def _worker(conn, cls, threads, batch, target_s):
-    """Build one implementation, warm it up, size a round, then time rounds on request."""
+    """Build one implementation, warm it up, size a round, then serve requests on ``conn``.
+
+    Requests: ``"run"`` times one round (reply: examples/s); ``"stats"`` replies
+    the peak resident memory in MB, ``peak_rss_mb`` (so far) and ``idle_rss_mb``
+    (after importing the library, before building the network); ``"stop"`` ends.
+    """
+    importlib.import_module(cls.module)
+    idle_mb = peak_rss_mb()
     with blas_limits(threads):
         impl = cls(threads)
         n = max(1, int(20 / batch))
@@ -162,72 +248,90 @@ def _worker(conn, cls, threads, batch, target_s):
         per_step = (time.perf_counter() - t) / n
         X, y = data(batch, max(3, int(target_s / max(per_step, 1e-6))), seed=1)
         conn.send("ready")
-        while conn.recv() == "run":
-            t = time.perf_counter()
-            impl.run(X, y, batch)
-            conn.send(len(X) / (time.perf_counter() - t))
+        while (request := conn.recv()) != "stop":
+            if request == "run":
+                t = time.perf_counter()
+                impl.run(X, y, batch)
+                conn.send(len(X) / (time.perf_counter() - t))
+            else:  # "stats"
+                conn.send({"peak_rss_mb": peak_rss_mb(), "idle_rss_mb": idle_mb})
 
 
-def measure(classes, threads, batch, rounds, target_s):
-    """Median examples/s per implementation, alternating implementations each round."""
-    import multiprocessing as mp
+def measure(classes, threads: int, batch: int, rounds: int, target_s: float) -> dict:
+    """Time each implementation in a worker of its own, alternating them round by round.
 
-    ctx = mp.get_context("spawn")
-    old = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = str(threads)  # inherited by the workers
+    Returns
+    -------
+    dict
+        Per implementation name: ``examples_per_s`` (median of the rounds),
+        ``rounds`` (each round's examples/s), and the worker's ``peak_rss_mb``
+        and ``idle_rss_mb`` after its rounds (see :func:`_worker`).
+    """
+    ctx = _spawn()
     workers = {}
-    try:
+    with omp_threads(threads):
         for cls in classes:
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_worker, args=(child, cls, threads, batch, target_s))
             proc.start()
+            child.close()  # the worker's end: if the worker dies, recv() raises instead of waiting
             parent.recv()  # ready: built and warmed up
             workers[cls.name] = (proc, parent)
-    finally:
-        if old is None:
-            os.environ.pop("OMP_NUM_THREADS")
-        else:
-            os.environ["OMP_NUM_THREADS"] = old
     rates = {name: [] for name in workers}
     for _ in range(rounds):
         for name, (_, conn) in workers.items():
             conn.send("run")
             rates[name].append(conn.recv())
-    for proc, conn in workers.values():
+    out = {}
+    for name, (proc, conn) in workers.items():
+        conn.send("stats")
+        out[name] = {"examples_per_s": statistics.median(rates[name]), "rounds": rates[name], **conn.recv()}
         conn.send("stop")
         proc.join()
-    return {name: statistics.median(r) for name, r in rates.items()}
+    return out
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batches", default="1,10,100")
-    parser.add_argument("--threads", default=None, help="comma list [default: 1,2 and all cores]")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=0.4, help="target duration of one round")
-    parser.add_argument("--json", dest="json_path", default=None)
-    args = parser.parse_args(argv)
+# --------------------------------------------------------------------------- #
+def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.4) -> dict:
+    """Measure every batch size at every thread count; print the timing table as it goes.
 
+    Parameters
+    ----------
+    batches : sequence of int
+        Minibatch sizes.
+    threads : sequence of int, optional
+        Thread counts; default :func:`default_threads`.
+    rounds : int
+        Timed rounds per implementation (the median is reported).
+    seconds : float
+        Target duration of one round.
+
+    Returns
+    -------
+    dict
+        ``network``, ``machine``, ``openmp``, ``kernels``, ``parameters_mb``,
+        ``sgemm_peak_gflops`` (per thread count), ``results`` (one row per thread
+        count, batch size and implementation: examples/s, GFLOP/s, fraction of the
+        sgemm peak, ratios to PyTorch and numpy, peak and idle resident memory of
+        the worker in MB) and ``scaling`` (see :func:`scaling`).
+    """
     from deepinit._kernels import KERNEL_BUILD
     from deepinit._kernels._openmp_helpers import openmp_enabled
 
-    cores = os.cpu_count() or 1
-    threads = [int(t) for t in args.threads.split(",")] if args.threads else sorted({1, 2, cores})
-    batches = [int(b) for b in args.batches.split(",")]
+    threads = list(threads or default_threads())
     classes = [Deepinit, Numpy]
-    try:
-        import torch  # noqa: F401
-
+    if have_torch():
         classes.insert(1, Torch)
-    except ImportError:
+    else:
         print("PyTorch not installed: no PyTorch column (pip install torch==2.13.0)")
 
     results, peaks = [], {}
     print(f"{'threads':>7} {'batch':>5} {'impl':>9} {'examples/s':>11} {'GFLOP/s':>8} {'% peak':>7} {'vs pytorch':>10} {'vs numpy':>9}")
     for t in threads:
-        peak = peaks[t] = sgemm_peak(t)
+        peak = peaks[t] = measure_sgemm_peak(t)
         for batch in batches:
-            rates = measure(classes, t, batch, args.rounds, args.seconds)
+            measured = measure(classes, t, batch, rounds, seconds)
+            rates = {name: m["examples_per_s"] for name, m in measured.items()}
             for name, rate in rates.items():
                 gflops = rate / batch * step_flops(batch) / 1e9
                 row = {
@@ -235,6 +339,7 @@ def main(argv=None) -> dict:
                     "gflops": gflops, "fraction_of_sgemm_peak": gflops / peak if peak else None,
                     "ratio_to_pytorch": rate / rates["pytorch"] if "pytorch" in rates else None,
                     "ratio_to_numpy": rate / rates["numpy"],
+                    "peak_rss_mb": measured[name]["peak_rss_mb"], "idle_rss_mb": measured[name]["idle_rss_mb"],
                 }
                 results.append(row)
                 pct = f"{gflops / peak:.1%}" if peak else "-"
@@ -243,17 +348,103 @@ def main(argv=None) -> dict:
                       f"{vs_torch:>10} {row['ratio_to_numpy']:>8.2f}x")
         if peak:
             print(f"{t:>7} threads: sgemm peak {peak:.1f} GFLOP/s (2048x2048, PyTorch)")
-    report = {
+    return {
         "network": list(SIZES),
-        "machine": {"cpu_count": cores, "platform": platform.platform(), "processor": platform.processor()},
+        "machine": machine(),
         "openmp": openmp_enabled(),
         "kernels": KERNEL_BUILD,
+        "parameters_mb": parameter_mb(),
         "sgemm_peak_gflops": peaks,
         "results": results,
+        "scaling": scaling(results),
     }
+
+
+def machine() -> dict:
+    """The CPU count, platform and processor of this machine."""
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()}
+
+
+def scaling(results: list[dict]) -> list[dict]:
+    """Examples/s of each implementation and batch size over thread counts, with the speedup.
+
+    Returns
+    -------
+    list of dict
+        One per batch size and implementation: ``impl``, ``batch``, ``base_threads``
+        (the fewest threads measured, normally 1) and ``threads``: a list of
+        ``{"threads", "examples_per_s", "speedup"}`` (relative to ``base_threads``).
+    """
+    rows = []
+    for batch in sorted({r["batch"] for r in results}):
+        for impl in dict.fromkeys(r["impl"] for r in results):
+            rates = {r["threads"]: r["examples_per_s"] for r in results if r["impl"] == impl and r["batch"] == batch}
+            base = min(rates)
+            rows.append({
+                "impl": impl, "batch": batch, "base_threads": base,
+                "threads": [{"threads": t, "examples_per_s": rate, "speedup": rate / rates[base]}
+                            for t, rate in sorted(rates.items())],
+            })
+    return rows
+
+
+def print_scaling(report: dict) -> None:
+    """Print the scaling table of a :func:`run` report: examples/s (speedup) per thread count."""
+    counts = sorted({r["threads"] for r in report["results"]})
+    base = min(counts)
+    print(f"Scaling over threads: examples/s (speedup over {base} thread{'s' * (base > 1)})")
+    heads = [f"{t} thread" + "s" * (t > 1) for t in counts]
+    print(f"{'impl':>9} {'batch':>5}" + "".join(f"{head:>19}" for head in heads))
+    for row in report["scaling"]:
+        cells = {c["threads"]: f"{c['examples_per_s']:,.0f} ({c['speedup']:.2f}x)" for c in row["threads"]}
+        print(f"{row['impl']:>9} {row['batch']:>5}" + "".join(f"{cells.get(t, '-'):>19}" for t in counts))
+
+
+def print_memory(report: dict) -> None:
+    """Print the peak resident memory of each worker of a :func:`run` report, in MB."""
+    impls = list(dict.fromkeys(r["impl"] for r in report["results"]))
+    print("Peak resident memory of each worker after its timed rounds, MB (ru_maxrss; in parentheses: "
+          "above the worker after its imports).")
+    print(f"Parameters (float32 weights and biases): {report['parameters_mb']:.2f} MB.")
+    print(f"{'threads':>7} {'batch':>5}" + "".join(f"{name:>16}" for name in impls))
+    cells = {}
+    for r in report["results"]:
+        peak, idle = r["peak_rss_mb"], r["idle_rss_mb"]
+        cells.setdefault((r["threads"], r["batch"]), {})[r["impl"]] = (
+            f"{peak:,.0f} (+{peak - idle:,.0f})" if peak is not None else "-")
+    for (t, batch), by_impl in cells.items():
+        print(f"{t:>7} {batch:>5}" + "".join(f"{by_impl.get(name, '-'):>16}" for name in impls))
+
+
+def write_json(path: str, report: dict) -> None:
+    """Write ``report`` to ``path`` as indented JSON."""
+    with open(path, "w") as fh:
+        json.dump(report, fh, indent=2)
+
+
+def int_list(text: str) -> list[int]:
+    """Parse a comma-separated list of integers, such as ``"1,10,100"``."""
+    return [int(v) for v in text.split(",")]
+
+
+def main(argv=None) -> dict:
+    """Command line: time the training step, then print the memory and scaling tables."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", default="1,10,100")
+    parser.add_argument("--threads", default=None, help="comma list [default: 1, 2, powers of two, all cores]")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=0.4, help="target duration of one round")
+    parser.add_argument("--json", dest="json_path", default=None)
+    args = parser.parse_args(argv)
+
+    report = run(batches=int_list(args.batches), threads=int_list(args.threads) if args.threads else None,
+                 rounds=args.rounds, seconds=args.seconds)
+    print()
+    print_memory(report)
+    print()
+    print_scaling(report)
     if args.json_path:
-        with open(args.json_path, "w") as fh:
-            json.dump(report, fh, indent=2)
+        write_json(args.json_path, report)
     return report
 
 
