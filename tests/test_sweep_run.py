@@ -125,12 +125,17 @@ def test_a_foreign_file_in_the_way_fails_its_cell_and_is_kept(runner, blobs, tmp
     assert (path / victim["file"]).read_text() == "someone's notes"
 
 
-def _sweep_process(path, blobs, *extra, updates=60, seeds="0-1"):
+def _ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _sweep_process(path, blobs, *extra, updates=60, seeds="0-1", background=False):
+    """A sweep in a process of its own; ``background``: started with SIGINT ignored, as `cmd &` in a script."""
     return subprocess.Popen(
         [sys.executable, "-c", "from deepinit.cli import main; main()", "sweep", str(path), "-q",
          *small(blobs, updates=updates, seeds=seeds), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_ignore_sigint if background else None,
     )
 
 
@@ -150,7 +155,7 @@ def test_concurrent_shards_in_one_directory(blobs, tmp_path):
 
 def test_interrupted_sweep_resumes_where_it_stopped(blobs, tmp_path):
     path = tmp_path / "s"
-    proc = _sweep_process(path, blobs, "--jobs", "2", updates=100_000)
+    proc = _sweep_process(path, blobs, "--jobs", "2", updates=100_000, background=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until some cells are done and others running
         if (path / "manifest.json").exists():
@@ -297,3 +302,28 @@ def test_a_finished_run_file_is_adopted_not_retrained(runner, blobs, tmp_path):
     assert entry["status"] == "completed" and entry["attempts"] == 2
     assert {k: entry["result"][k] for k in ("best_valid_error", "updates", "examples")} == \
         {k: expected[k] for k in ("best_valid_error", "updates", "examples")}
+
+
+def test_sigterm_interrupts_running_cells_of_a_background_sweep(blobs, tmp_path):
+    """Started as `deepinit sweep ... &` from a script (SIGINT ignored), SIGTERM still stops the running cell."""
+    path = tmp_path / "s"
+    args = ["--grid", "lr=0.1", "--seeds", "0", "-d", blobs, "--hidden", "8", "--updates", "3000000",
+            "--eval-every", "100000", "--no-monitor", "--jobs", "2"]
+    proc = subprocess.Popen([sys.executable, "-c", "from deepinit.cli import main; main()", "sweep", str(path), "-q",
+                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_ignore_sigint)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (path / "manifest.json").exists() and [e["status"] for e in entries(path).values()] == ["running"]:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    # The cell needs about 20 s; stopping must not wait for it.
+    assert time.monotonic() - start < 8, "the sweep waited for its running cell"
+    assert proc.returncode == 2 and "resume" in stderr
+    (entry,) = entries(path).values()
+    assert entry["status"] == "interrupted"
+    assert read_run(path / entry["file"], arrays=False).status == "interrupted"

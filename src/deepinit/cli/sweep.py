@@ -159,7 +159,10 @@ def sweep(ctx, sweep_dir, sweep_file, grid, seeds, trials, prior, random_seed, j
 
     # SLURM and most schedulers stop a job with SIGTERM: end as on Ctrl-C, recording
     # the interrupted cells, rather than dying with them marked running.
+    # A shell starts background jobs with SIGINT ignored; `kill -INT` must still stop a
+    # sweep, and its workers (spawned processes) must not inherit the ignored SIGINT.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     view = _SweepView(enabled=not quiet, names={c.id: _label(c) for c in mine}, total=len(todo))
     try:
         with view:
@@ -171,6 +174,7 @@ def sweep(ctx, sweep_dir, sweep_file, grid, seeds, trials, prior, random_seed, j
         raise DeepinitError(f"interrupted; run the same command again to resume the sweep in {sweep_dir!r}") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
     ran = _count(o.status for o in outcomes if not o.skipped)
     final = _count(e["status"] for e in (target.cell(c.id) for c in mine)) if mine else {}
