@@ -227,6 +227,69 @@ DI_DEFINE_FWD_COLS(double)
             }                                                                          \
     }
 
+
+/* Two rows of W at once (i and i + 1), when there are registers for 2R dot
+ * accumulators (AVX-512's 32): each delta vector, read from L2 for large batches,
+ * serves both rows. Every sum runs in the same order as in di_seg, so results
+ * are the same bits as one row at a time. */
+#if defined(__AVX512F__)
+#define DI_ROW_PAIRS 1
+#else
+#define DI_ROW_PAIRS 0
+#endif
+
+#define DI_DEFINE_SEG2(T, V, NV, LD, ST, R)                                           \
+    DI_INLINE void di_seg2_##T##_##R(const T *zc, ptrdiff_t ldz, const T *delta,       \
+                                     ptrdiff_t ldd, T *w, ptrdiff_t ldw, ptrdiff_t len, \
+                                     T lr, T *g_buf, T *g_out, ptrdiff_t ldg,          \
+                                     int first, int last, T *dots, int want_dots) {    \
+        V acc0[R], acc1[R];                                                            \
+        T tail0[R], tail1[R];                                                          \
+        T *w1 = w + ldw, *g_buf1 = g_buf + DI_JB, *g_out1 = g_out ? g_out + ldg : NULL; \
+        for (int r = 0; r < R; r++) {                                                  \
+            acc0[r] = (V){0}; acc1[r] = (V){0}; tail0[r] = 0; tail1[r] = 0;            \
+        }                                                                              \
+        const ptrdiff_t n_vec = len - len % NV;                                        \
+        for (ptrdiff_t j = 0; j < n_vec; j += NV) {                                    \
+            const V wv0 = LD(w + j), wv1 = LD(w1 + j);                                 \
+            if (first) {                                                               \
+                __builtin_prefetch(w + DI_PF_BWD + j, 1, 3);                           \
+                __builtin_prefetch(w1 + DI_PF_BWD + j, 1, 3);                          \
+            }                                                                          \
+            V g0 = first ? (V){0} : LD(g_buf + j);                                     \
+            V g1 = first ? (V){0} : LD(g_buf1 + j);                                    \
+            for (int r = 0; r < R; r++) {                                              \
+                const V d = LD(delta + r * ldd + j);                                   \
+                if (want_dots) { acc0[r] += d * wv0; acc1[r] += d * wv1; }             \
+                g0 += zc[r * ldz] * d;                                                 \
+                g1 += zc[r * ldz + 1] * d;                                             \
+            }                                                                          \
+            if (!last) { ST(g_buf + j, g0); ST(g_buf1 + j, g1); }                      \
+            else if (g_out) { ST(g_out + j, g0); ST(g_out1 + j, g1); }                 \
+            else { ST(w + j, wv0 - lr * g0); ST(w1 + j, wv1 - lr * g1); }              \
+        }                                                                              \
+        for (ptrdiff_t j = n_vec; j < len; j++) {                                      \
+            const T wj0 = w[j], wj1 = w1[j];                                           \
+            T g0 = first ? 0 : g_buf[j], g1 = first ? 0 : g_buf1[j];                   \
+            for (int r = 0; r < R; r++) {                                              \
+                const T d = delta[r * ldd + j];                                        \
+                if (want_dots) { tail0[r] += d * wj0; tail1[r] += d * wj1; }           \
+                g0 += zc[r * ldz] * d;                                                 \
+                g1 += zc[r * ldz + 1] * d;                                             \
+            }                                                                          \
+            if (!last) { g_buf[j] = g0; g_buf1[j] = g1; }                              \
+            else if (g_out) { g_out[j] = g0; g_out1[j] = g1; }                         \
+            else { w[j] = wj0 - lr * g0; w1[j] = wj1 - lr * g1; }                      \
+        }                                                                              \
+        if (want_dots)                                                                 \
+            for (int r = 0; r < R; r++) {                                              \
+                T s0 = 0, s1 = 0;                                                      \
+                for (ptrdiff_t k = 0; k < NV; k++) { s0 += acc0[r][k]; s1 += acc1[r][k]; } \
+                dots[r] = s0 + tail0[r];                                               \
+                dots[DI_BR + r] = s1 + tail1[r];                                       \
+            }                                                                          \
+    }
+
 #define DI_DEFINE_BACKWARD(T, V, NV, LD, ST)                                          \
     DI_DEFINE_SEG(T, V, NV, LD, ST, 1)                                                \
     DI_DEFINE_SEG(T, V, NV, LD, ST, 2)                                                \
@@ -238,15 +301,26 @@ DI_DEFINE_FWD_COLS(double)
     DI_DEFINE_SEG(T, V, NV, LD, ST, 8)                                                \
     DI_DEFINE_SEG(T, V, NV, LD, ST, 9)                                                \
     DI_DEFINE_SEG(T, V, NV, LD, ST, 10)                                               \
+    DI_DEFINE_SEG2(T, V, NV, LD, ST, 1)                                               \
+    DI_DEFINE_SEG2(T, V, NV, LD, ST, 2)                                               \
+    DI_DEFINE_SEG2(T, V, NV, LD, ST, 3)                                               \
+    DI_DEFINE_SEG2(T, V, NV, LD, ST, 4)                                               \
+    DI_DEFINE_SEG2(T, V, NV, LD, ST, 5)                                               \
+    DI_DEFINE_SEG2(T, V, NV, LD, ST, 6)                                               \
+    DI_DEFINE_SEG2(T, V, NV, LD, ST, 7)                                               \
+    DI_DEFINE_SEG2(T, V, NV, LD, ST, 8)                                               \
+    DI_DEFINE_SEG2(T, V, NV, LD, ST, 9)                                               \
+    DI_DEFINE_SEG2(T, V, NV, LD, ST, 10)                                              \
     DI_KERNEL void di_backward_rows_##T(const T *z, ptrdiff_t ldz, const T *delta,         \
                                      ptrdiff_t ldd, T *W, ptrdiff_t n, ptrdiff_t B,     \
                                      ptrdiff_t i0, ptrdiff_t i1, T lr, T *dW,           \
                                      T *dz, ptrdiff_t ldo) {                            \
-        T g_buf[DI_JB];                                                                \
-        T dots[DI_BR];                                                                 \
+        T g_buf[2 * DI_JB];                                                            \
+        T dots[2 * DI_BR];                                                             \
         for (ptrdiff_t jb = 0; jb < n; jb += DI_JB) {                                  \
             const ptrdiff_t len = n - jb < DI_JB ? n - jb : DI_JB;                     \
-            for (ptrdiff_t i = i0; i < i1; i++) {                                      \
+            for (ptrdiff_t i = i0; i < i1; ) {                                         \
+                const int pair = DI_ROW_PAIRS && i + 1 < i1;                           \
                 T *w = W + i * n + jb;                                                 \
                 T *g_out = dW ? dW + i * n + jb : NULL;                                \
                 for (ptrdiff_t r0 = 0; r0 < B; r0 += DI_BR) {                          \
@@ -255,24 +329,37 @@ DI_DEFINE_FWD_COLS(double)
                     const T *zc = z + r0 * ldz + i;                                    \
                     const T *dl = delta + r0 * ldd + jb;                               \
                     const int want = dz != NULL;                                       \
-                    switch (rows) {                                                    \
-                    case 1: di_seg_##T##_1(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
-                    case 2: di_seg_##T##_2(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
-                    case 3: di_seg_##T##_3(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
-                    case 4: di_seg_##T##_4(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
-                    case 5: di_seg_##T##_5(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
-                    case 6: di_seg_##T##_6(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
-                    case 7: di_seg_##T##_7(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
-                    case 8: di_seg_##T##_8(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
-                    case 9: di_seg_##T##_9(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
-                    default: di_seg_##T##_10(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break; \
+                    if (pair) switch (rows) {                                          \
+                    case 1: di_seg2_##T##_1(zc, ldz, dl, ldd, w, n, len, lr, g_buf, g_out, n, first, last, dots, want); break;\
+                    case 2: di_seg2_##T##_2(zc, ldz, dl, ldd, w, n, len, lr, g_buf, g_out, n, first, last, dots, want); break;\
+                    case 3: di_seg2_##T##_3(zc, ldz, dl, ldd, w, n, len, lr, g_buf, g_out, n, first, last, dots, want); break;\
+                    case 4: di_seg2_##T##_4(zc, ldz, dl, ldd, w, n, len, lr, g_buf, g_out, n, first, last, dots, want); break;\
+                    case 5: di_seg2_##T##_5(zc, ldz, dl, ldd, w, n, len, lr, g_buf, g_out, n, first, last, dots, want); break;\
+                    case 6: di_seg2_##T##_6(zc, ldz, dl, ldd, w, n, len, lr, g_buf, g_out, n, first, last, dots, want); break;\
+                    case 7: di_seg2_##T##_7(zc, ldz, dl, ldd, w, n, len, lr, g_buf, g_out, n, first, last, dots, want); break;\
+                    case 8: di_seg2_##T##_8(zc, ldz, dl, ldd, w, n, len, lr, g_buf, g_out, n, first, last, dots, want); break;\
+                    case 9: di_seg2_##T##_9(zc, ldz, dl, ldd, w, n, len, lr, g_buf, g_out, n, first, last, dots, want); break;\
+                    default: di_seg2_##T##_10(zc, ldz, dl, ldd, w, n, len, lr, g_buf, g_out, n, first, last, dots, want); break;\
+                    } else switch (rows) {                                             \
+                    case 1: di_seg_##T##_1(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break;\
+                    case 2: di_seg_##T##_2(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break;\
+                    case 3: di_seg_##T##_3(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break;\
+                    case 4: di_seg_##T##_4(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break;\
+                    case 5: di_seg_##T##_5(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break;\
+                    case 6: di_seg_##T##_6(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break;\
+                    case 7: di_seg_##T##_7(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break;\
+                    case 8: di_seg_##T##_8(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break;\
+                    case 9: di_seg_##T##_9(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break;\
+                    default: di_seg_##T##_10(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break;\
                     }                                                                  \
                     if (want)                                                          \
                         for (ptrdiff_t r = 0; r < rows; r++) {                         \
                             T *o = dz + (r0 + r) * ldo + i;                            \
                             *o = jb == 0 ? dots[r] : *o + dots[r];                     \
+                            if (pair) o[1] = jb == 0 ? dots[DI_BR + r] : o[1] + dots[DI_BR + r];\
                         }                                                              \
                 }                                                                      \
+                i += pair ? 2 : 1;                                                     \
             }                                                                          \
         }                                                                              \
     }
