@@ -10,7 +10,6 @@ import csv
 import json
 import math
 import sys
-from typing import Any
 
 from ._console import out
 
@@ -64,19 +63,10 @@ def show_sweep(path: str, *, table: bool, by: list[str] | None, select: list[str
             _show_cells(sweep, definition, results, keys, metric)
 
 
-def _clean(value: Any) -> Any:
-    """JSON has no NaN or inf: null for both."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
-
-
 def _json(payload: dict) -> None:
-    out.print(json.dumps(_clean(payload)), markup=False, soft_wrap=True, highlight=False)
+    from ._layers import clean
+
+    out.print(json.dumps(clean(payload)), markup=False, soft_wrap=True, highlight=False)
 
 
 def _csv(rows: list[dict]) -> None:
@@ -99,12 +89,9 @@ def _pct(x: float) -> str:
 
 
 def _counts(results) -> dict[str, int]:
-    from collections import Counter
+    from ..sweep.manifest import count_statuses
 
-    from ..sweep.manifest import CELL_STATUSES
-
-    counts = Counter(r.status for r in results)
-    return {s: counts[s] for s in CELL_STATUSES if counts[s]}
+    return count_statuses(r.status for r in results)
 
 
 def _header(sweep, results, metric: str) -> None:

@@ -113,18 +113,11 @@ def _status(run) -> str:
     return text
 
 
-def _best(run) -> int | None:
-    import numpy as np
-
-    valid = run.curves["valid_error"]
-    if len(valid) == 0 or np.isnan(valid).all():
-        return None
-    return int(np.nanargmin(valid))
-
-
 def _show_run(run, points: int) -> None:
     import numpy as np
     from rich.table import Table
+
+    from ..runfile import curve_summary
 
     c = run.curves
     out.print(f"[bold]{run.path}[/]  {_status(run)}")
@@ -150,10 +143,10 @@ def _show_run(run, points: int) -> None:
         res.add_column()
         res.add_row("updates", f"{int(c['update'][-1]):,} ({int(c['examples'][-1]):,} examples, {c['wall_time'][-1]:.1f} s)")
         res.add_row("final valid / test error", f"{_pct(c['valid_error'][-1])} / {_pct(c['test_error'][-1])}")
-        best = _best(run)
-        if best is not None:
-            res.add_row("best valid error", f"{_pct(c['valid_error'][best])} at update {int(c['update'][best]):,}, "
-                        f"test error there {_pct(c['test_error'][best])}")
+        best = curve_summary(c)
+        if best["best_update"] is not None:
+            res.add_row("best valid error", f"{_pct(best['best_valid_error'])} at update {best['best_update']:,}, "
+                        f"test error there {_pct(best['test_error_at_best_valid'])}")
         out.print(res)
 
         curve = Table(title="learning curve", title_justify="left")
@@ -175,6 +168,8 @@ def _show_comparison(runs) -> None:
 
     from rich.table import Table
 
+    from ..runfile import curve_summary
+
     # Runs of one directory (a sweep, a batch of runs) are named by file name
     # under a title that gives the directory once.
     parents = {run.path.resolve().parent for run in runs}
@@ -185,7 +180,6 @@ def _show_comparison(runs) -> None:
         table.add_column(col, justify="right" if right else "left", overflow="fold")
     for run in runs:
         c = run.curves
-        best = _best(run)
         table.add_row(
             run.path.name if common else str(run.path), Path(str(run.config.get("dataset"))).name,
             str(run.config.get("activation")),
@@ -193,7 +187,7 @@ def _show_comparison(runs) -> None:
             f"{int(c['update'][-1]):,}" if len(c["update"]) else "0",
             _pct(c["valid_error"][-1]) if len(c["update"]) else "-",
             _pct(c["test_error"][-1]) if len(c["update"]) else "-",
-            _pct(c["valid_error"][best]) if best is not None else "-",
+            _pct(curve_summary(c)["best_valid_error"]),
         )
     out.print(table)
 

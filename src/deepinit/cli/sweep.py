@@ -108,7 +108,7 @@ def sweep(ctx, sweep_dir, sweep_file, grid, seeds, trials, prior, random_seed, j
     import signal
 
     from ..sweep.definition import SweepDefinition, shard as take_shard
-    from ..sweep.manifest import SweepDir
+    from ..sweep.manifest import SweepDir, count_statuses, skip_reason
 
     given = {name: options[name] for name in _CONFIG_NAMES
              if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
@@ -147,8 +147,8 @@ def sweep(ctx, sweep_dir, sweep_file, grid, seeds, trials, prior, random_seed, j
     _check_datasets(mine)
     manifest = target.prepare(definition, cells, redefine=redefine)
     entries = manifest["cells"]
-    todo = [c.id for c in mine if _to_run(entries[c.id], retry_failed, reclaim)]
-    counts = _count(entries[c.id]["status"] for c in mine)
+    todo = [c.id for c in mine if not skip_reason(entries[c.id], retry_failed, reclaim)]
+    counts = count_statuses(entries[c.id]["status"] for c in mine)
     if not quiet:
         err.print(f"[bold]deepinit sweep[/] {target.path}  {where}{len(mine)} of {len(cells)} cells; "
                   f"{len(todo)} to run ({_counts_text(counts)}); "
@@ -176,8 +176,8 @@ def sweep(ctx, sweep_dir, sweep_file, grid, seeds, trials, prior, random_seed, j
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
 
-    ran = _count(o.status for o in outcomes if not o.skipped)
-    final = _count(e["status"] for e in (target.cell(c.id) for c in mine)) if mine else {}
+    ran = count_statuses(o.status for o in outcomes if not o.skipped)
+    final = count_statuses(e["status"] for e in (target.cell(c.id) for c in mine)) if mine else {}
     failed = [o for o in outcomes if o.status == "failed" and not o.skipped]
     if as_json:
         out.print(json.dumps({
@@ -196,28 +196,6 @@ def sweep(ctx, sweep_dir, sweep_file, grid, seeds, trials, prior, random_seed, j
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
-
-
-def _to_run(entry: dict, retry_failed: bool, reclaim: bool) -> bool:
-    from ..sweep.manifest import DONE, is_stale
-
-    status = entry["status"]
-    if status in DONE:
-        return False
-    if status == "failed":
-        return retry_failed
-    if status == "running":
-        return is_stale(entry, reclaim)
-    return True
-
-
-def _count(statuses) -> dict[str, int]:
-    from collections import Counter
-
-    from ..sweep.manifest import CELL_STATUSES
-
-    counts = Counter(statuses)
-    return {s: counts[s] for s in CELL_STATUSES if counts[s]}
 
 
 def _counts_text(counts: dict[str, int]) -> str:

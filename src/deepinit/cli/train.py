@@ -12,23 +12,18 @@ from ._console import err, out
 _DEFAULTS = TrainConfig()
 
 
-def _parse_hidden(ctx, param, value: str | None) -> list[int] | None:
-    if value is None:
-        return None
-    try:
-        return parse_hidden(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+def _callback(parse):
+    """A Click callback from a config parser: None passes, ValueError -> BadParameter."""
 
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
 
-def _parse_size(ctx, param, value: str | None) -> int | float | None:
-    """A split size: a positive int count or a float fraction in (0, 1)."""
-    if value is None:
-        return None
-    try:
-        return parse_size(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    return callback
 
 
 # The options that make a TrainConfig (one per field). `deepinit sweep` takes
@@ -38,15 +33,15 @@ CONFIG_OPTIONS = [
         help="shapeset (Shapeset-3x2, generated), mnist, or the path of a .npz/.h5 file with x, y arrays."),
     click.option("--data-dir", type=click.Path(file_okay=False), default=None,
         help="Directory holding the MNIST IDX .gz files (default: $DEEPINIT_DATA)."),
-    click.option("--valid-size", default=None, callback=_parse_size, metavar="N|FRACTION",
+    click.option("--valid-size", default=None, callback=_callback(parse_size), metavar="N|FRACTION",
         help="Validation set size (datasets that allow it)."),
-    click.option("--test-size", default=None, callback=_parse_size, metavar="N|FRACTION",
+    click.option("--test-size", default=None, callback=_callback(parse_size), metavar="N|FRACTION",
         help="Test set size (datasets that allow it)."),
     click.option("--depth", type=click.IntRange(min=0), default=_DEFAULTS.depth, show_default=True,
         help="Number of hidden layers."),
     click.option("--width", type=click.IntRange(min=1), default=_DEFAULTS.width, show_default=True,
         help="Units per hidden layer."),
-    click.option("--hidden", callback=_parse_hidden, default=None, metavar="W1,W2,...",
+    click.option("--hidden", callback=_callback(parse_hidden), default=None, metavar="W1,W2,...",
         help="Explicit hidden widths; overrides --depth and --width."),
     click.option("-a", "--activation", type=click.Choice(ACTIVATIONS), default=_DEFAULTS.activation,
         show_default=True, help="Hidden-layer activation."),

@@ -62,6 +62,28 @@ def is_stale(entry: dict[str, Any], reclaim: bool = False) -> bool:
     return not _alive(int(entry.get("pid", -1)))
 
 
+def skip_reason(entry: dict[str, Any], retry_failed: bool = False, reclaim: bool = False) -> str:
+    """Why a cell is not to be run now ("" when it is): its status, or nothing.
+
+    Completed and diverged cells are done; failed ones wait for ``retry_failed``;
+    running ones are left to their live process (see :func:`is_stale`).
+    """
+    status = entry["status"]
+    if status in DONE or (status == "failed" and not retry_failed):
+        return status
+    if status == "running" and not is_stale(entry, reclaim):
+        return status
+    return ""
+
+
+def count_statuses(statuses) -> dict[str, int]:
+    """How many of each status, in the order of CELL_STATUSES, zero counts left out."""
+    from collections import Counter
+
+    counts = Counter(statuses)
+    return {s: counts[s] for s in CELL_STATUSES if counts[s]}
+
+
 class SweepDir:
     """A sweep directory on disk. All manifest access goes through this class."""
 
@@ -185,13 +207,9 @@ class SweepDir:
         """
         with self._update() as data:
             entry = data["cells"][cell_id]
-            status = entry["status"]
-            if status in DONE:
-                return None, status
-            if status == "failed" and not retry_failed:
-                return None, status
-            if status == "running" and not is_stale(entry, reclaim):
-                return None, status
+            why = skip_reason(entry, retry_failed, reclaim)
+            if why:
+                return None, why
             entry.update(status="running", error=None, started=now_iso(), finished=None,
                          attempts=entry.get("attempts", 0) + 1, **owner())
             return dict(entry), ""
