@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -165,7 +166,7 @@ def test_interrupted_sweep_resumes_where_it_stopped(blobs, tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)  # as a job scheduler stops a job
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 2 and "run the same command again to resume" in stderr
+    assert proc.returncode == 2 and "run the same command again to resume" in stderr, stderr
     cells = entries(path)
     done = {k for k, e in cells.items() if e["status"] == "completed"}
     assert 2 <= len(done) < 8
@@ -327,3 +328,43 @@ def test_sigterm_interrupts_running_cells_of_a_background_sweep(blobs, tmp_path)
     (entry,) = entries(path).values()
     assert entry["status"] == "interrupted"
     assert read_run(path / entry["file"], arrays=False).status == "interrupted"
+
+
+def test_an_interrupt_just_after_the_claim_leaves_no_running_cell(runner, blobs, tmp_path, monkeypatch):
+    # The race CI once hit: SIGINT lands in a worker after its claim is written, before training.
+    from deepinit.sweep.execute import run_cell
+
+    path = tmp_path / "s"
+    sweep_cli(runner, path, *small(blobs), "--jobs", "1", "--shard", "1/8")  # writes the manifest
+    pending = [k for k, e in entries(path).items() if e["status"] == "pending"]
+    real_claim = SweepDir.claim
+
+    def claim_then_interrupt(self, *args, **kwargs):
+        real_claim(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SweepDir, "claim", claim_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_cell(str(path), pending[0])
+    entry = entries(path)[pending[0]]
+    assert entry["status"] == "interrupted" and entry["attempts"] == 1
+
+
+def test_release_marks_only_claims_of_dead_processes(blobs, tmp_path, runner):
+    path = tmp_path / "s"
+    sweep_cli(runner, path, *small(blobs), "--jobs", "1", "--shard", "1/8")
+    sweep = SweepDir(path)
+    ids = [k for k, e in entries(path).items() if e["status"] == "pending"][:3]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with sweep._update() as data:
+            for cid, pid in zip(ids, (dead.pid, alive.pid, os.getpid())):
+                data["cells"][cid].update(status="running", host=socket.gethostname(), pid=pid)
+        assert sweep.release(ids, "interrupted", "x") == [ids[0]]
+        assert sweep.release(ids, "interrupted", "x", own=True) == [ids[2]]
+        assert [entries(path)[c]["status"] for c in ids] == ["interrupted", "running", "interrupted"]
+    finally:
+        alive.kill()
+        alive.wait()

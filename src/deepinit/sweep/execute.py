@@ -17,11 +17,23 @@ from typing import Any, Callable, Protocol
 from ..errors import DeepinitError
 from .manifest import SweepDir
 
+INTERRUPTED = "interrupted (KeyboardInterrupt)"
 PROGRESS_SECONDS = 0.5  # at most one progress message per cell per this many seconds
 # Thread pools of BLAS libraries a worker process may load (numpy's, through the
 # monitor): each is held to the cell's thread count so that jobs x threads never
 # exceeds the cores.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+
+
+# Set in the local executor's worker processes: once interrupted, a worker starts
+# no further cell (the pool may already have queued one for it).
+_in_worker = False
+_worker_stopped = False
+
+
+def _init_worker() -> None:
+    global _in_worker
+    _in_worker = True
 
 
 @dataclass
@@ -71,13 +83,17 @@ def run_cell(sweep_path: str, cell_id: str, n_threads: int | None = None, retry_
     from ..runfile import curve_summary
     from ..training import train
 
+    global _worker_stopped
+    if _worker_stopped:  # a worker told to stop takes no new cell from its queue
+        raise KeyboardInterrupt
     sweep = SweepDir(sweep_path)
-    entry, why = sweep.claim(cell_id, retry_failed=retry_failed, reclaim=reclaim)
-    if entry is None:
-        return CellOutcome(cell_id, why, skipped=why)
-    path = sweep.path / entry["file"]
-    report = _reporter(cell_id, progress)
+    entry = None
     try:
+        entry, why = sweep.claim(cell_id, retry_failed=retry_failed, reclaim=reclaim)
+        if entry is None:
+            return CellOutcome(cell_id, why, skipped=why)
+        path = sweep.path / entry["file"]
+        report = _reporter(cell_id, progress)
         config = TrainConfig.from_dict(entry["config"])
         adopted = _adopt_existing(path, entry["config"])
         if adopted is not None:
@@ -93,9 +109,13 @@ def run_cell(sweep_path: str, cell_id: str, n_threads: int | None = None, retry_
         sweep.finish(cell_id, record.status, error, result)
         return CellOutcome(cell_id, record.status, error=error, result=result)
     except KeyboardInterrupt:
-        sweep.finish(cell_id, "interrupted", "interrupted (KeyboardInterrupt)", None)
+        # Also when the interrupt came during the claim: the cell is released if the claim was written.
+        _worker_stopped = _in_worker
+        sweep.release([cell_id], "interrupted", INTERRUPTED, own=True)
         raise
     except Exception as exc:  # noqa: BLE001 - one failing cell must not stop the sweep
+        if entry is None:  # the manifest itself failed: nothing of this cell to record
+            raise
         error = str(exc) if isinstance(exc, DeepinitError) else f"{type(exc).__name__}: {exc}"
         sweep.finish(cell_id, "failed", error, None)
         return CellOutcome(cell_id, "failed", error=error)
@@ -193,7 +213,8 @@ def run_local(sweep: SweepDir, cell_ids: list[str], jobs: int, threads: int, dis
         todo = list(cell_ids)
         try:
             while todo:
-                pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+                pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker)
+                futures = {}
                 try:
                     futures = {pool.submit(run_cell, str(sweep.path), cid, threads, retry_failed, reclaim,
                                            progress_queue): cid for cid in todo}
@@ -212,12 +233,16 @@ def run_local(sweep: SweepDir, cell_ids: list[str], jobs: int, threads: int, dis
                             display.finished(outcome)
                 except KeyboardInterrupt:
                     _interrupt(pool)
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    # A worker interrupted at the edge of a cell (claim written, handler not
+                    # yet reached) left it claimed; its process is gone now.
+                    sweep.release(list(futures.values()), "interrupted", INTERRUPTED)
                     raise
                 finally:
                     pool.shutdown(wait=True, cancel_futures=True)
                 if broken:
                     # Cells claimed by the dead worker fail; the others never started: run them again.
-                    died = set(sweep.release_dead(broken, "the worker process died (killed, or out of memory?)"))
+                    died = set(sweep.release(broken, "failed", "the worker process died (killed, or out of memory?)"))
                     for cid in broken:
                         if cid in died:
                             outcome = CellOutcome(cid, "failed", error=sweep.cell(cid)["error"])

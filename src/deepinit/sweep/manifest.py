@@ -220,16 +220,23 @@ class SweepDir:
             entry = data["cells"][cell_id]
             entry.update(status=status, error=error, finished=now_iso(), result=result)
 
-    def release_dead(self, cell_ids: list[str], error: str) -> list[str]:
-        """Mark ``failed`` those of ``cell_ids`` whose claiming process died on this host."""
-        failed = []
+    def release(self, cell_ids: list[str], status: str, error: str, own: bool = False) -> list[str]:
+        """Record ``status`` for those of ``cell_ids`` still ``running`` under a dead claim.
+
+        A claim is dead when its process on this host is gone (see
+        :func:`is_stale`); with ``own``, claims by this very process count too
+        (it is giving them up). Returns the ids released.
+        """
+        me = owner()
+        released = []
         with self._update() as data:
             for cid in cell_ids:
                 entry = data["cells"][cid]
-                if is_stale(entry):
-                    entry.update(status="failed", error=error, finished=now_iso())
-                    failed.append(cid)
-        return failed
+                mine = own and entry.get("status") == "running" and all(entry.get(k) == v for k, v in me.items())
+                if mine or is_stale(entry):
+                    entry.update(status=status, error=error, finished=now_iso())
+                    released.append(cid)
+        return released
 
 
 def _new_entry(cell: Cell) -> dict[str, Any]:
