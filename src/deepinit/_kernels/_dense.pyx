@@ -110,9 +110,12 @@ cdef void _forward_layer(const floating* z, const floating* W, const floating* b
     cdef Py_ssize_t n_col = min(<Py_ssize_t>n_threads, n_groups)
     cdef Py_ssize_t n_tile = (B + BATCH_TILE - 1) // BATCH_TILE
     cdef Py_ssize_t task, cb, tb
+    # Column-range major: with static chunks each thread gets whole column ranges
+    # (all the batch tiles of one range), so a short last tile never leaves one
+    # thread with more rows than another.
     for task in prange(n_col * n_tile, schedule="static", num_threads=n_threads):
-        cb = task % n_col
-        tb = task // n_col
+        cb = task // n_tile
+        tb = task % n_tile
         _forward_task(z, W, b, s_out, a_out, B, n_in, n_out,
                       min(cb * n_groups // n_col * COL_ALIGN, n_out),
                       min((cb + 1) * n_groups // n_col * COL_ALIGN, n_out),

@@ -140,24 +140,44 @@ DI_INLINE void di_st_d(double *p, di_vd v) { memcpy(p, &v, sizeof v); }
         }                                                                             \
     }
 
+#ifndef DI_IB
 #define DI_IB 16
-#define DI_DEFINE_FWD_COLS(T)                                                         \
+#endif
+/* Rows of z packed per call: DI_ZP_ROWS x DI_IB values on the stack. */
+#define DI_ZP_ROWS 64
+#define DI_DEFINE_FWD_COLS(T, V, NV, LD, ST)                                          \
     /* W walked in blocks of DI_IB rows so that each row is read as one long     \
-     * sequential segment (prefetch-friendly); partial sums wait in out.       */ \
+     * sequential segment (prefetch-friendly); partial sums wait in out. The     \
+     * block's inputs are first copied to a small contiguous buffer: the tiles   \
+     * then address them with constant offsets (fewer registers than one stride \
+     * per batch row), and rows of z 4 kB apart no longer compete for the same  \
+     * L1 sets. The values and the order of every sum are unchanged.           */ \
     DI_KERNEL void di_forward_cols_##T(const T *z, ptrdiff_t ldz, const T *W,         \
                                        ptrdiff_t ldw, ptrdiff_t n_in, const T *b,     \
                                        T *out, ptrdiff_t ldo, ptrdiff_t B,            \
                                        ptrdiff_t j0, ptrdiff_t j1) {                  \
-        for (ptrdiff_t i0 = 0; i0 < n_in; i0 += DI_IB) {                              \
-            const ptrdiff_t ni = n_in - i0 < DI_IB ? n_in - i0 : DI_IB;               \
-            di_forward_block_##T(z + i0, ldz, W + i0 * ldw, ldw, ni, i0 == 0 ? b : NULL, \
-                                 out, ldo, B, j0, j1);                                \
+        T zp[DI_ZP_ROWS * DI_IB];                                                     \
+        for (ptrdiff_t r0 = 0; r0 < B; r0 += DI_ZP_ROWS) {                            \
+            const ptrdiff_t nr = B - r0 < DI_ZP_ROWS ? B - r0 : DI_ZP_ROWS;           \
+            for (ptrdiff_t i0 = 0; i0 < n_in; i0 += DI_IB) {                          \
+                const ptrdiff_t ni = n_in - i0 < DI_IB ? n_in - i0 : DI_IB;           \
+                for (ptrdiff_t r = 0; r < nr; r++) {                                  \
+                    const T *src = z + (r0 + r) * ldz + i0;                           \
+                    if (ni == DI_IB) /* vector copies: memcpy becomes a slow rep movs */ \
+                        for (ptrdiff_t k = 0; k < DI_IB; k += NV)                     \
+                            ST(zp + r * DI_IB + k, LD(src + k));                      \
+                    else                                                              \
+                        memcpy(zp + r * DI_IB, src, (size_t)ni * sizeof(T));          \
+                }                                                                     \
+                di_forward_block_##T(zp, DI_IB, W + i0 * ldw, ldw, ni, i0 == 0 ? b : NULL, \
+                                     out + r0 * ldo, ldo, nr, j0, j1);                \
+            }                                                                         \
         }                                                                             \
     }
 DI_DEFINE_FWD(float, di_vf, DI_NF, di_ld_f, di_st_f)
-DI_DEFINE_FWD_COLS(float)
+DI_DEFINE_FWD_COLS(float, di_vf, DI_NF, di_ld_f, di_st_f)
 DI_DEFINE_FWD(double, di_vd, DI_ND, di_ld_d, di_st_d)
-DI_DEFINE_FWD_COLS(double)
+DI_DEFINE_FWD_COLS(double, di_vd, DI_ND, di_ld_d, di_st_d)
 
 /* ------------------------------------------------------------------------ */
 /* Back-propagation through rows i0..i1 of W (n columns), batch of B rows:   */
@@ -191,8 +211,10 @@ DI_DEFINE_FWD_COLS(double)
                                     T *g_buf, T *g_out, int first, int last,           \
                                     T *dots, int want_dots) {                          \
         V acc[R];                                                                      \
-        T tail[R];                                                                     \
-        for (int r = 0; r < R; r++) { acc[r] = (V){0}; tail[r] = 0; }                  \
+        /* z's column (one value per batch row) copied once: rows of z 4 kB apart  \
+         * (the 1024-input layer) evict one another from L1 when read in the loop. */\
+        T tail[R], zl[R];                                                              \
+        for (int r = 0; r < R; r++) { acc[r] = (V){0}; tail[r] = 0; zl[r] = zc[r * ldz]; } \
         const ptrdiff_t n_vec = len - len % NV;                                        \
         for (ptrdiff_t j = 0; j < n_vec; j += NV) {                                    \
             const V wv = LD(w + j);                                                    \
@@ -201,7 +223,7 @@ DI_DEFINE_FWD_COLS(double)
             for (int r = 0; r < R; r++) {                                              \
                 const V d = LD(delta + r * ldd + j);                                   \
                 if (want_dots) acc[r] += d * wv;                                       \
-                g += zc[r * ldz] * d;                                                  \
+                g += zl[r] * d;                                                        \
             }                                                                          \
             if (!last) ST(g_buf + j, g);                                               \
             else if (g_out) ST(g_out + j, g);                                          \
@@ -213,7 +235,7 @@ DI_DEFINE_FWD_COLS(double)
             for (int r = 0; r < R; r++) {                                              \
                 const T d = delta[r * ldd + j];                                        \
                 if (want_dots) tail[r] += d * wj;                                      \
-                g += zc[r * ldz] * d;                                                  \
+                g += zl[r] * d;                                                        \
             }                                                                          \
             if (!last) g_buf[j] = g;                                                   \
             else if (g_out) g_out[j] = g;                                              \
@@ -246,11 +268,47 @@ DI_DEFINE_FWD_COLS(double)
         V acc0[R], acc1[R];                                                            \
         T tail0[R], tail1[R];                                                          \
         T *w1 = w + ldw, *g_buf1 = g_buf + DI_JB, *g_out1 = g_out ? g_out + ldg : NULL; \
+        T zl0[R], zl1[R];                                                              \
         for (int r = 0; r < R; r++) {                                                  \
             acc0[r] = (V){0}; acc1[r] = (V){0}; tail0[r] = 0; tail1[r] = 0;            \
+            zl0[r] = zc[r * ldz]; zl1[r] = zc[r * ldz + 1];                            \
         }                                                                              \
         const ptrdiff_t n_vec = len - len % NV;                                        \
-        for (ptrdiff_t j = 0; j < n_vec; j += NV) {                                    \
+        ptrdiff_t j_start = 0;                                                         \
+        /* Without dots, each g is one chain of R dependent multiply-adds: two     \
+         * column vectors at a time give the core independent chains to overlap. */\
+        if (!want_dots)                                                                \
+            for (; j_start + 2 * NV <= n_vec; j_start += 2 * NV) {                     \
+                const ptrdiff_t j = j_start, k = j_start + NV;                         \
+                const V wa0 = LD(w + j), wa1 = LD(w1 + j);                             \
+                const V wb0 = LD(w + k), wb1 = LD(w1 + k);                             \
+                if (first) {                                                           \
+                    __builtin_prefetch(w + DI_PF_BWD + j, 1, 3);                       \
+                    __builtin_prefetch(w1 + DI_PF_BWD + j, 1, 3);                      \
+                }                                                                      \
+                V ga0 = first ? (V){0} : LD(g_buf + j);                                \
+                V ga1 = first ? (V){0} : LD(g_buf1 + j);                               \
+                V gb0 = first ? (V){0} : LD(g_buf + k);                                \
+                V gb1 = first ? (V){0} : LD(g_buf1 + k);                               \
+                for (int r = 0; r < R; r++) {                                          \
+                    const V da = LD(delta + r * ldd + j), db = LD(delta + r * ldd + k);\
+                    ga0 += zl0[r] * da;                                                \
+                    ga1 += zl1[r] * da;                                                \
+                    gb0 += zl0[r] * db;                                                \
+                    gb1 += zl1[r] * db;                                                \
+                }                                                                      \
+                if (!last) {                                                           \
+                    ST(g_buf + j, ga0); ST(g_buf1 + j, ga1);                           \
+                    ST(g_buf + k, gb0); ST(g_buf1 + k, gb1);                           \
+                } else if (g_out) {                                                    \
+                    ST(g_out + j, ga0); ST(g_out1 + j, ga1);                           \
+                    ST(g_out + k, gb0); ST(g_out1 + k, gb1);                           \
+                } else {                                                               \
+                    ST(w + j, wa0 - lr * ga0); ST(w1 + j, wa1 - lr * ga1);             \
+                    ST(w + k, wb0 - lr * gb0); ST(w1 + k, wb1 - lr * gb1);             \
+                }                                                                      \
+            }                                                                          \
+        for (ptrdiff_t j = j_start; j < n_vec; j += NV) {                              \
             const V wv0 = LD(w + j), wv1 = LD(w1 + j);                                 \
             if (first) {                                                               \
                 __builtin_prefetch(w + DI_PF_BWD + j, 1, 3);                           \
@@ -261,8 +319,8 @@ DI_DEFINE_FWD_COLS(double)
             for (int r = 0; r < R; r++) {                                              \
                 const V d = LD(delta + r * ldd + j);                                   \
                 if (want_dots) { acc0[r] += d * wv0; acc1[r] += d * wv1; }             \
-                g0 += zc[r * ldz] * d;                                                 \
-                g1 += zc[r * ldz + 1] * d;                                             \
+                g0 += zl0[r] * d;                                                      \
+                g1 += zl1[r] * d;                                                      \
             }                                                                          \
             if (!last) { ST(g_buf + j, g0); ST(g_buf1 + j, g1); }                      \
             else if (g_out) { ST(g_out + j, g0); ST(g_out1 + j, g1); }                 \
@@ -274,8 +332,8 @@ DI_DEFINE_FWD_COLS(double)
             for (int r = 0; r < R; r++) {                                              \
                 const T d = delta[r * ldd + j];                                        \
                 if (want_dots) { tail0[r] += d * wj0; tail1[r] += d * wj1; }           \
-                g0 += zc[r * ldz] * d;                                                 \
-                g1 += zc[r * ldz + 1] * d;                                             \
+                g0 += zl0[r] * d;                                                      \
+                g1 += zl1[r] * d;                                                      \
             }                                                                          \
             if (!last) { g_buf[j] = g0; g_buf1[j] = g1; }                              \
             else if (g_out) { g_out[j] = g0; g_out1[j] = g1; }                         \
