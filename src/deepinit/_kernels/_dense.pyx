@@ -21,7 +21,7 @@ outputs are bitwise identical for any ``n_threads``.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.math cimport exp, log
 from libc.stdint cimport int32_t
 
@@ -157,19 +157,34 @@ cdef void _backward_layer(const floating* z, floating* W, floating* b,
     place.
     """
     cdef Py_ssize_t n_row = (n_in + ROW_BLOCK - 1) // ROW_BLOCK
-    cdef Py_ssize_t task, j, r
-    cdef floating gb
-    for task in prange(n_row, schedule="static", num_threads=n_threads):
-        _backward_task(z, W, delta, dz_out, dW_out, lr, B, n_in, n_out,
-                       task * ROW_BLOCK, min((task + 1) * ROW_BLOCK, n_in), act_below)
-    for j in range(n_out):
-        gb = 0
-        for r in range(B):
-            gb = gb + delta[r * n_out + j]
+    cdef Py_ssize_t n_col = (n_out + COL_ALIGN - 1) // COL_ALIGN
+    cdef Py_ssize_t task
+    with parallel(num_threads=n_threads):
+        for task in prange(n_row, schedule="static"):
+            _backward_task(z, W, delta, dz_out, dW_out, lr, B, n_in, n_out,
+                           task * ROW_BLOCK, min((task + 1) * ROW_BLOCK, n_in), act_below)
+        # The bias, in blocks of columns (a serial loop here was 3% of a 2-thread step).
+        for task in prange(n_col, schedule="static"):
+            _bias_task(delta, b, db_out, lr, B, n_out,
+                       task * COL_ALIGN, min((task + 1) * COL_ALIGN, n_out))
+
+
+cdef void _bias_task(const floating* delta, floating* b, floating* db_out, floating lr,
+                     Py_ssize_t B, Py_ssize_t n_out, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """Columns j0:j1 (at most COL_ALIGN) of the bias: g = sum of delta over the batch
+    rows, in order; then db_out[j] = g, or b[j] -= lr * g when db_out is NULL."""
+    cdef floating g[COL_ALIGN]
+    cdef Py_ssize_t j, r, n = j1 - j0
+    for j in range(n):
+        g[j] = 0
+    for r in range(B):  # rows outer: contiguous loads, the same order of sums per column
+        for j in range(n):
+            g[j] = g[j] + delta[r * n_out + j0 + j]
+    for j in range(n):
         if db_out != NULL:
-            db_out[j] = gb
+            db_out[j0 + j] = g[j]
         else:
-            b[j] -= lr * gb
+            b[j0 + j] -= lr * g[j]
 
 
 cdef double _output_cost(floating* out, const int32_t* y, floating* delta,
