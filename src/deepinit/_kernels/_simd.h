@@ -143,34 +143,47 @@ DI_INLINE void di_st_d(double *p, di_vd v) { memcpy(p, &v, sizeof v); }
 #ifndef DI_IB
 #define DI_IB 16
 #endif
-/* Rows of z packed per call: DI_ZP_ROWS x DI_IB values on the stack. */
-#define DI_ZP_ROWS 64
+/* The forward over columns j0..j1 goes in chunks of DI_OB_BYTES of columns and
+ * DI_OB_ROWS batch rows. W is walked in blocks of DI_IB rows, each row segment read
+ * as one sequential run (prefetch-friendly); the partial sums wait between blocks
+ * in a stack buffer of the chunk's width, whose row stride is a compile-time
+ * constant (with out's runtime stride the tiles spent registers on row addresses:
+ * +10-15% forward speed at batch 100), and which stays in L1. The block's inputs are
+ * copied to a small contiguous buffer too (constant offsets; rows of z 4 kB apart no
+ * longer evict one another from L1). Chunks are multiples of the widest tile, so
+ * every column is computed by the same code path as without them: the values and
+ * the order of every sum are unchanged. */
+#ifndef DI_OB_BYTES
+#define DI_OB_BYTES 1024
+#endif
+#define DI_OB_ROWS 32
 #define DI_DEFINE_FWD_COLS(T, V, NV, LD, ST)                                          \
-    /* W walked in blocks of DI_IB rows so that each row is read as one long     \
-     * sequential segment (prefetch-friendly); partial sums wait in out. The     \
-     * block's inputs are first copied to a small contiguous buffer: the tiles   \
-     * then address them with constant offsets (fewer registers than one stride \
-     * per batch row), and rows of z 4 kB apart no longer compete for the same  \
-     * L1 sets. The values and the order of every sum are unchanged.           */ \
     DI_KERNEL void di_forward_cols_##T(const T *z, ptrdiff_t ldz, const T *W,         \
                                        ptrdiff_t ldw, ptrdiff_t n_in, const T *b,     \
                                        T *out, ptrdiff_t ldo, ptrdiff_t B,            \
                                        ptrdiff_t j0, ptrdiff_t j1) {                  \
-        T zp[DI_ZP_ROWS * DI_IB];                                                     \
-        for (ptrdiff_t r0 = 0; r0 < B; r0 += DI_ZP_ROWS) {                            \
-            const ptrdiff_t nr = B - r0 < DI_ZP_ROWS ? B - r0 : DI_ZP_ROWS;           \
-            for (ptrdiff_t i0 = 0; i0 < n_in; i0 += DI_IB) {                          \
-                const ptrdiff_t ni = n_in - i0 < DI_IB ? n_in - i0 : DI_IB;           \
-                for (ptrdiff_t r = 0; r < nr; r++) {                                  \
-                    const T *src = z + (r0 + r) * ldz + i0;                           \
-                    if (ni == DI_IB) /* vector copies: memcpy becomes a slow rep movs */ \
-                        for (ptrdiff_t k = 0; k < DI_IB; k += NV)                     \
-                            ST(zp + r * DI_IB + k, LD(src + k));                      \
-                    else                                                              \
-                        memcpy(zp + r * DI_IB, src, (size_t)ni * sizeof(T));          \
+        enum { OBC = DI_OB_BYTES / sizeof(T) };                                       \
+        T zp[DI_OB_ROWS * DI_IB];                                                     \
+        T ob[DI_OB_ROWS * OBC];                                                       \
+        for (ptrdiff_t r0 = 0; r0 < B; r0 += DI_OB_ROWS) {                            \
+            const ptrdiff_t nr = B - r0 < DI_OB_ROWS ? B - r0 : DI_OB_ROWS;           \
+            for (ptrdiff_t c0 = j0; c0 < j1; c0 += OBC) {                             \
+                const ptrdiff_t nc = j1 - c0 < OBC ? j1 - c0 : OBC;                   \
+                for (ptrdiff_t i0 = 0; i0 < n_in; i0 += DI_IB) {                      \
+                    const ptrdiff_t ni = n_in - i0 < DI_IB ? n_in - i0 : DI_IB;       \
+                    for (ptrdiff_t r = 0; r < nr; r++) {                              \
+                        const T *src = z + (r0 + r) * ldz + i0;                       \
+                        if (ni == DI_IB) /* vector moves: memcpy compiled to rep movs */ \
+                            for (ptrdiff_t k = 0; k < DI_IB; k += NV)                 \
+                                ST(zp + r * DI_IB + k, LD(src + k));                  \
+                        else                                                          \
+                            memcpy(zp + r * DI_IB, src, (size_t)ni * sizeof(T));      \
+                    }                                                                 \
+                    di_forward_block_##T(zp, DI_IB, W + i0 * ldw + c0, ldw, ni,       \
+                                         i0 == 0 ? b + c0 : NULL, ob, OBC, nr, 0, nc); \
                 }                                                                     \
-                di_forward_block_##T(zp, DI_IB, W + i0 * ldw, ldw, ni, i0 == 0 ? b : NULL, \
-                                     out + r0 * ldo, ldo, nr, j0, j1);                \
+                for (ptrdiff_t r = 0; r < nr; r++)                                    \
+                    memcpy(out + (r0 + r) * ldo + c0, ob + r * OBC, (size_t)nc * sizeof(T)); \
             }                                                                         \
         }                                                                             \
     }
