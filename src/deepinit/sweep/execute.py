@@ -211,10 +211,11 @@ def run_local(sweep: SweepDir, cell_ids: list[str], jobs: int, threads: int, dis
         pumper = threading.Thread(target=pump, daemon=True)
         pumper.start()
         todo = list(cell_ids)
+        submitted: list[str] = []
         try:
             while todo:
                 pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker)
-                futures = {}
+                submitted.extend(todo)
                 try:
                     futures = {pool.submit(run_cell, str(sweep.path), cid, threads, retry_failed, reclaim,
                                            progress_queue): cid for cid in todo}
@@ -233,10 +234,6 @@ def run_local(sweep: SweepDir, cell_ids: list[str], jobs: int, threads: int, dis
                             display.finished(outcome)
                 except KeyboardInterrupt:
                     _interrupt(pool)
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    # A worker interrupted at the edge of a cell (claim written, handler not
-                    # yet reached) left it claimed; its process is gone now.
-                    sweep.release(list(futures.values()), "interrupted", INTERRUPTED)
                     raise
                 finally:
                     pool.shutdown(wait=True, cancel_futures=True)
@@ -250,6 +247,11 @@ def run_local(sweep: SweepDir, cell_ids: list[str], jobs: int, threads: int, dis
                             display.finished(outcome)
                         else:
                             todo.append(cid)
+        except KeyboardInterrupt:
+            # The pool is down. A worker interrupted at the edge of a cell (claim written,
+            # handler not yet reached) left it claimed by a process that is gone now.
+            sweep.release(submitted, "interrupted", INTERRUPTED)
+            raise
         finally:
             stop.set()
             pumper.join()
