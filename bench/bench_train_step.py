@@ -10,7 +10,12 @@ Each implementation runs in its own worker process, started with its thread
 count in OMP_NUM_THREADS: deepinit, PyTorch and numpy's BLAS each bring their
 own thread pool, and pools sharing one process spin against each other (on 2
 cores that made every implementation 10-30x slower at 2 threads). The sgemm peak
-is measured in a process of its own too. After its timed rounds, each worker
+is measured in a process of its own too. Before each round the machine is left
+idle for ``settle`` seconds (default 0.3): after each call, OpenBLAS (numpy's
+BLAS) keeps one thread spinning for about 0.1 s (a whole core for 105 ms,
+measured here), and without the pause that thread took a core from whichever
+implementation ran after numpy (PyTorch: 1,100 -> 675 examples/s at batch 10
+on 2 threads, when the order put it there). After its timed rounds, each worker
 reports its peak resident memory (``ru_maxrss``); a table of it and a table of
 the speedup over threads follow the timings.
 
@@ -229,6 +234,9 @@ def measure_sgemm_peak(threads: int) -> float | None:
         return pool.submit(sgemm_peak, threads).result()
 
 
+SETTLE_S = 0.3
+
+
 def _worker(conn, cls, threads, batch, target_s):
     """Build one implementation, warm it up, size a round, then serve requests on ``conn``.
 
@@ -257,8 +265,13 @@ def _worker(conn, cls, threads, batch, target_s):
                 conn.send({"peak_rss_mb": peak_rss_mb(), "idle_rss_mb": idle_mb})
 
 
-def measure(classes, threads: int, batch: int, rounds: int, target_s: float) -> dict:
+def measure(classes, threads: int, batch: int, rounds: int, target_s: float,
+            settle: float = SETTLE_S) -> dict:
     """Time each implementation in a worker of its own, alternating them round by round.
+
+    Each round starts after ``settle`` seconds of idleness, so that no thread
+    pool of the implementation timed before it is still spinning (see the
+    module docstring).
 
     Returns
     -------
@@ -280,6 +293,7 @@ def measure(classes, threads: int, batch: int, rounds: int, target_s: float) -> 
     rates = {name: [] for name in workers}
     for _ in range(rounds):
         for name, (_, conn) in workers.items():
+            time.sleep(settle)
             conn.send("run")
             rates[name].append(conn.recv())
     out = {}
@@ -292,7 +306,8 @@ def measure(classes, threads: int, batch: int, rounds: int, target_s: float) -> 
 
 
 # --------------------------------------------------------------------------- #
-def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.4) -> dict:
+def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.4,
+        settle: float = SETTLE_S) -> dict:
     """Measure every batch size at every thread count; print the timing table as it goes.
 
     Parameters
@@ -305,6 +320,8 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
         Timed rounds per implementation (the median is reported).
     seconds : float
         Target duration of one round.
+    settle : float
+        Idle seconds before each round (see :func:`measure`).
 
     Returns
     -------
@@ -312,8 +329,8 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
         ``network``, ``machine``, ``openmp``, ``kernels``, ``parameters_mb``,
         ``sgemm_peak_gflops`` (per thread count), ``results`` (one row per thread
         count, batch size and implementation: examples/s, GFLOP/s, fraction of the
-        sgemm peak, ratios to PyTorch and numpy, peak and idle resident memory of
-        the worker in MB) and ``scaling`` (see :func:`scaling`).
+        sgemm peak, ratios to PyTorch and numpy, each round's examples/s, peak and
+        idle resident memory of the worker in MB) and ``scaling`` (see :func:`scaling`).
     """
     from deepinit._kernels import KERNEL_BUILD
     from deepinit._kernels._openmp_helpers import openmp_enabled
@@ -330,7 +347,7 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
     for t in threads:
         peak = peaks[t] = measure_sgemm_peak(t)
         for batch in batches:
-            measured = measure(classes, t, batch, rounds, seconds)
+            measured = measure(classes, t, batch, rounds, seconds, settle)
             rates = {name: m["examples_per_s"] for name, m in measured.items()}
             for name, rate in rates.items():
                 gflops = rate / batch * step_flops(batch) / 1e9
@@ -340,6 +357,7 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
                     "ratio_to_pytorch": rate / rates["pytorch"] if "pytorch" in rates else None,
                     "ratio_to_numpy": rate / rates["numpy"],
                     "peak_rss_mb": measured[name]["peak_rss_mb"], "idle_rss_mb": measured[name]["idle_rss_mb"],
+                    "rounds_examples_per_s": measured[name]["rounds"],
                 }
                 results.append(row)
                 pct = f"{gflops / peak:.1%}" if peak else "-"
@@ -434,11 +452,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", default=None, help="comma list [default: 1, 2, powers of two, all cores]")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=0.4, help="target duration of one round")
+    parser.add_argument("--settle", type=float, default=SETTLE_S, help="idle seconds before each round")
     parser.add_argument("--json", dest="json_path", default=None)
     args = parser.parse_args(argv)
 
     report = run(batches=int_list(args.batches), threads=int_list(args.threads) if args.threads else None,
-                 rounds=args.rounds, seconds=args.seconds)
+                 rounds=args.rounds, seconds=args.seconds, settle=args.settle)
     print()
     print_memory(report)
     print()
