@@ -20,9 +20,8 @@ Sections, in this order (each comes from a script of its own in this directory):
    float64, at every thread count.
 
 Thread counts default to 1, 2, the powers of two below the core count, and the
-core count. PyTorch and threadpoolctl are optional: without PyTorch its columns
-(and the sgemm peak) are skipped. Quote ratios, not absolute times, on a shared
-machine.
+core count. PyTorch is optional: without it its columns (and the sgemm peak)
+are skipped. Quote ratios, not absolute times, on a shared machine.
 
     python bench/bench_all.py --json bench.json     # everything (a few minutes on 2 cores)
     python bench/bench_all.py --quick               # smoke run: short rounds (about a minute)

@@ -23,8 +23,8 @@ the speedup over threads follow the timings.
     python bench/bench_train_step.py --json out.json
     python bench/bench_train_step.py --batches 10 --threads 2 --rounds 9
 
-PyTorch (``pip install torch==2.13.0``) and threadpoolctl are optional: without
-them their columns are skipped. ``bench/bench_all.py`` runs this with the other
+PyTorch (``pip install torch==2.13.0``) is optional: without it its columns
+are skipped. ``bench/bench_all.py`` runs this with the other
 benchmarks in one command.
 """
 
@@ -180,11 +180,9 @@ def sgemm_peak(threads: int) -> float | None:
 
 
 def blas_limits(threads: int):
-    """Limit numpy's BLAS to ``threads`` (a context manager; a no-op without threadpoolctl)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
+    """Limit numpy's BLAS to ``threads`` (a context manager)."""
+    from threadpoolctl import threadpool_limits
+
     return threadpool_limits(limits=threads, user_api="blas")
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import threadpoolctl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -406,3 +407,26 @@ def test_a_network_without_hidden_layers():
     t = mon.tree()
     assert t["activation"]["mean"].shape == (2, 0) and t["jacobian"]["mean"].shape == (2, 0)
     assert t["weight"]["std"].shape == (2, 1) and t["theory"]["weight_grad_var"].shape == (1,)
+
+
+def test_a_point_runs_numpys_blas_on_the_calling_thread(monkeypatch):
+    # A multithreaded BLAS call leaves a helper thread spinning ~0.1 s, on a core the
+    # training kernels need next (see deepinit._blas_threads).
+    net, X, y = small_net()
+    mon = Monitor(net, X, y, MonitorConfig(jacobian_examples=1), lr=0.1, total_updates=10)
+    seen = []
+    inner = Monitor._record
+
+    def spy(self, update, final):
+        seen.append([lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"])
+        inner(self, update, final)
+
+    monkeypatch.setattr(Monitor, "_record", spy)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+        mon.record(0, 0, 0.0, final=True)
+        after = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+    if not before or max(before) < 2:
+        pytest.skip("numpy's BLAS here is single-threaded")
+    assert seen == [[1] * len(before)]
+    assert after == before  # the limit is lifted after the point

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ._blas_threads import serial_blas
 from ._kernels import _stats, dense
 from .config import TrainConfig
 from .errors import DeepinitError
@@ -356,8 +357,9 @@ class Monitor:
         """
         t0 = time.perf_counter()
         # A diverging network overflows on purpose here (s, P * delta): no warnings,
-        # the NaN and inf are counted instead.
-        with np.errstate(all="ignore"):
+        # the NaN and inf are counted instead. BLAS on this thread only: a spinning
+        # BLAS helper would take a core from the training kernels (see _blas_threads).
+        with np.errstate(all="ignore"), serial_blas():
             self._record(update, final)
         self.points["update"].append(int(update))
         self.points["examples"].append(int(examples))
