@@ -12,7 +12,8 @@ Sections, in this order (each comes from a script of its own in this directory):
    timed rounds, in MB, and how much of it came after the worker's imports;
    the parameters' size for reference.
 3. Scaling: examples/s of each implementation and batch size at every thread
-   count measured, with the speedup over 1 thread.
+   count measured, with the speedup over 1 thread (between the median rounds, and
+   between the fastest rounds).
 4. Monitoring overhead (``bench_monitor.py``): training updates and monitoring
    points timed in alternation, at the default (paper-like) cadence, at the
    largest thread count; the overhead in the steady state and over a default run.
