@@ -368,3 +368,26 @@ def test_release_marks_only_claims_of_dead_processes(blobs, tmp_path, runner):
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_a_lost_dask_task_never_overwrites_an_outcome(blobs, tmp_path, runner, monkeypatch):
+    # The cell's status is checked and the failure written under one lock: a cell
+    # finished by another process in between keeps its outcome.
+    from deepinit.sweep.execute import CellOutcome, _record_task_failure
+
+    path = tmp_path / "s"
+    sweep_cli(runner, path, *small(blobs), "--jobs", "1", "--shard", "1/8")
+    sweep = SweepDir(path)
+    done = next(k for k, e in entries(path).items() if e["status"] == "completed")
+    claimed = next(k for k, e in entries(path).items() if e["status"] == "pending")
+    with sweep._update() as data:
+        data["cells"][claimed].update(status="running")
+    # Any read outside the lock is stale: it still sees both cells running.
+    real_cell = SweepDir.cell
+    monkeypatch.setattr(SweepDir, "cell", lambda self, cid: {**real_cell(self, cid), "status": "running"})
+    for cid in (done, claimed):
+        _record_task_failure(sweep, CellOutcome(cid, "failed", error="dask task failed: KilledWorker"))
+    after = entries(path)
+    assert after[done]["status"] == "completed" and after[done]["error"] is None
+    assert after[claimed]["status"] == "failed" and "KilledWorker" in after[claimed]["error"]
+    assert not sweep.finish(done, "failed", "x", None, only_from=("running", "pending"))

@@ -327,7 +327,6 @@ def run_dask(sweep: SweepDir, cell_ids: list[str], scheduler: str | None, jobs: 
 
 
 def _record_task_failure(sweep: SweepDir, outcome: CellOutcome) -> None:
-    """A task that died with its worker left the cell claimed: record the failure."""
-    entry = sweep.cell(outcome.id)
-    if entry["status"] in ("running", "pending"):
-        sweep.finish(outcome.id, "failed", outcome.error, None)
+    """A task that died with its worker left the cell claimed: record the failure
+    (unless the cell has an outcome by now; checked and written under one lock)."""
+    sweep.finish(outcome.id, "failed", outcome.error, None, only_from=("running", "pending"))

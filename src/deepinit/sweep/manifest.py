@@ -214,11 +214,20 @@ class SweepDir:
                          attempts=entry.get("attempts", 0) + 1, **owner())
             return dict(entry), ""
 
-    def finish(self, cell_id: str, status: str, error: str | None, result: dict | None) -> None:
-        """Record a claimed cell's outcome."""
+    def finish(self, cell_id: str, status: str, error: str | None, result: dict | None,
+               only_from: tuple[str, ...] | None = None) -> bool:
+        """Record a claimed cell's outcome.
+
+        With ``only_from``, only if the cell's status is one of those, checked under
+        the same lock as the write (another process may have finished the cell
+        since this one last read the manifest). Returns whether it was recorded.
+        """
         with self._update() as data:
             entry = data["cells"][cell_id]
+            if only_from is not None and entry["status"] not in only_from:
+                return False
             entry.update(status=status, error=error, finished=now_iso(), result=result)
+            return True
 
     def release(self, cell_ids: list[str], status: str, error: str, own: bool = False) -> list[str]:
         """Record ``status`` for those of ``cell_ids`` still ``running`` under a dead claim.
