@@ -1,0 +1,108 @@
+"""Compare two builds of deepinit's dense kernels in one process, in alternation.
+
+On a shared machine two builds timed one after the other differ by more than the
+change between them (the neighbours' load moves by 10-50% within a minute). This
+loads both compiled modules into one process, builds the same network twice,
+and alternates ``train_steps`` calls of the two, so that the machine's load hits
+both alike; it reports the best and median step time of each and the median of
+the per-pair ratios, and checks that both builds produced the same parameters,
+bit for bit.
+
+    # build the old version somewhere else first, e.g.
+    #   git worktree add /tmp/old HEAD~1 && (cd /tmp/old && python setup.py build_ext --inplace)
+    python bench/bench_ab.py /tmp/old/src/deepinit/_kernels/_dense_v4.*.so \\
+        src/deepinit/_kernels/_dense_v4.*.so --batch 10 --threads 2
+
+The two files must be builds of the same module (same name, e.g. both
+``_dense_v4``); they are copied to a temporary directory first, so that a
+rebuild in place does not change what is being timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SIZES = (1024, 1000, 1000, 1000, 1000, 1000, 9)
+
+
+def load(path: Path, workdir: Path, tag: str):
+    """Import the compiled module at ``path`` under its own name, from a private copy."""
+    name = path.name.split(".")[0]
+    copy = workdir / tag / path.name
+    copy.parent.mkdir()
+    shutil.copy2(path, copy)
+    spec = importlib.util.spec_from_file_location(f"deepinit._kernels.{name}", copy)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def compare(path_a: Path, path_b: Path, batch: int, threads: int, rounds: int, steps: int | None = None) -> dict:
+    """Alternate ``rounds`` timed calls of ``steps`` training steps of each build.
+
+    Returns
+    -------
+    dict
+        ``a`` and ``b``: ms per step of each round; ``ratio``: the median of the
+        per-round ratios a / b (above 1: b is faster); ``same_bits``.
+    """
+    from deepinit.network import Network
+
+    steps = steps or (100 if batch <= 10 else 10)
+    with tempfile.TemporaryDirectory() as tmp:
+        mods = {"a": load(path_a, Path(tmp), "a"), "b": load(path_b, Path(tmp), "b")}
+        rng = np.random.default_rng(0)
+        X = rng.random((batch * steps, SIZES[0]), dtype=np.float32)
+        y = rng.integers(0, SIZES[-1], batch * steps).astype(np.int32)
+        cost, errors = np.empty(steps), np.empty(steps, np.int32)
+        nets = {}
+        for key in mods:
+            nets[key] = Network(SIZES, "tanh", n_threads=threads)
+            nets[key].initialize("normalized", seed=0)
+
+        def run(key):
+            net = nets[key]
+            a_buf, d_buf = net._buffers("train", batch)
+            mods[key].train_steps(net.params, net._sizes, net._acts, net._cost, X, y, batch, 1e-4,
+                                  a_buf, d_buf, cost, errors, threads)
+
+        for key in mods:
+            run(key)  # warm-up
+        times = {key: [] for key in mods}
+        for _ in range(rounds):
+            for key in mods:
+                t = time.perf_counter()
+                run(key)
+                times[key].append((time.perf_counter() - t) / steps * 1e3)
+        a, b = np.array(times["a"]), np.array(times["b"])
+        return {"a": a, "b": b, "ratio": float(np.median(a / b)),
+                "same_bits": bool(np.array_equal(nets["a"].params, nets["b"].params))}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("a", type=Path, help="compiled module of build A (e.g. the old one)")
+    parser.add_argument("b", type=Path, help="compiled module of build B (the same module, rebuilt)")
+    parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=21)
+    args = parser.parse_args(argv)
+    if args.a.name.split(".")[0] != args.b.name.split(".")[0]:
+        sys.exit(f"bench_ab: {args.a.name} and {args.b.name} are different modules; give two builds of one")
+    r = compare(args.a, args.b, args.batch, args.threads, args.rounds)
+    for key in ("a", "b"):
+        print(f"{key}: ms a step, best {r[key].min():.3f}, median {np.median(r[key]):.3f}")
+    print(f"batch {args.batch}, {args.threads} threads: median of the per-round ratios a / b = {r['ratio']:.3f}"
+          f" (above 1: b is faster); same parameters bit for bit: {r['same_bits']}")
+
+
+if __name__ == "__main__":
+    main()
