@@ -157,7 +157,29 @@ DI_INLINE void di_st_d(double *p, di_vd v) { memcpy(p, &v, sizeof v); }
 #define DI_OB_BYTES 1024
 #endif
 #define DI_OB_ROWS 32
+/* Batches of at most DI_STREAM_ROWS rows skip the chunks when a thread's column
+ * range spans more than two of them (one thread on a 1000-unit layer): at batch 1
+ * to 3 the forward is bound by the weights' memory traffic, and whole row segments
+ * stream better than 1 kB pieces of each row taken in 4 passes (training step
+ * +8-10% at batch 1, about +5% at 3, on one thread; bench/bench_ab.py, same bits;
+ * inlined, +18-21%, but batch 10 then lost about 3%). On ranges of 500 columns
+ * (2 threads) streaming was 5-15% slower, hence the width condition. */
+#ifndef DI_STREAM_ROWS
+#define DI_STREAM_ROWS 3
+#endif
 #define DI_DEFINE_FWD_COLS(T, V, NV, LD, ST)                                          \
+    /* A few rows over a long column range: no chunks, each 16-row block of W   \
+     * read in whole row segments, partial sums in out. Not inlined, so that the \
+     * chunked path below compiles as it did without it.                         */\
+    static __attribute__((noinline)) void di_forward_stream_##T(                      \
+            const T *z, ptrdiff_t ldz, const T *W, ptrdiff_t ldw, ptrdiff_t n_in,     \
+            const T *b, T *out, ptrdiff_t ldo, ptrdiff_t B, ptrdiff_t j0, ptrdiff_t j1) { \
+        for (ptrdiff_t i0 = 0; i0 < n_in; i0 += DI_IB) {                              \
+            const ptrdiff_t ni = n_in - i0 < DI_IB ? n_in - i0 : DI_IB;               \
+            di_forward_block_##T(z + i0, ldz, W + i0 * ldw, ldw, ni,                  \
+                                 i0 == 0 ? b : NULL, out, ldo, B, j0, j1);            \
+        }                                                                             \
+    }                                                                                 \
     DI_KERNEL void di_forward_cols_##T(const T *z, ptrdiff_t ldz, const T *W,         \
                                        ptrdiff_t ldw, ptrdiff_t n_in, const T *b,     \
                                        T *out, ptrdiff_t ldo, ptrdiff_t B,            \
@@ -165,6 +187,10 @@ DI_INLINE void di_st_d(double *p, di_vd v) { memcpy(p, &v, sizeof v); }
         enum { OBC = DI_OB_BYTES / sizeof(T) };                                       \
         T zp[DI_OB_ROWS * DI_IB];                                                     \
         T ob[DI_OB_ROWS * OBC];                                                       \
+        if (B <= DI_STREAM_ROWS && j1 - j0 > 2 * OBC) {                               \
+            di_forward_stream_##T(z, ldz, W, ldw, n_in, b, out, ldo, B, j0, j1);      \
+            return;                                                                   \
+        }                                                                             \
         for (ptrdiff_t r0 = 0; r0 < B; r0 += DI_OB_ROWS) {                            \
             const ptrdiff_t nr = B - r0 < DI_OB_ROWS ? B - r0 : DI_OB_ROWS;           \
             for (ptrdiff_t c0 = j0; c0 < j1; c0 += OBC) {                             \
