@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-SIZES = (1024, 1000, 1000, 1000, 1000, 1000, 9)
+from bench_train_step import LR, SIZES, data
 
 
 def load(path: Path, workdir: Path, tag: str):
@@ -59,9 +59,7 @@ def compare(path_a: Path, path_b: Path, batch: int, threads: int, rounds: int, s
     steps = steps or (100 if batch <= 10 else 10)
     with tempfile.TemporaryDirectory() as tmp:
         mods = {"a": load(path_a, Path(tmp), "a"), "b": load(path_b, Path(tmp), "b")}
-        rng = np.random.default_rng(0)
-        X = rng.random((batch * steps, SIZES[0]), dtype=np.float32)
-        y = rng.integers(0, SIZES[-1], batch * steps).astype(np.int32)
+        X, y = data(batch, steps)
         cost, errors = np.empty(steps), np.empty(steps, np.int32)
         nets = {}
         for key in mods:
@@ -71,7 +69,7 @@ def compare(path_a: Path, path_b: Path, batch: int, threads: int, rounds: int, s
         def run(key):
             net = nets[key]
             a_buf, d_buf = net._buffers("train", batch)
-            mods[key].train_steps(net.params, net._sizes, net._acts, net._cost, X, y, batch, 1e-4,
+            mods[key].train_steps(net.params, net._sizes, net._acts, net._cost, X, y, batch, LR,
                                   a_buf, d_buf, cost, errors, threads)
 
         for key in mods:

@@ -39,7 +39,7 @@ import time
 
 import numpy as np
 
-SIZES = (1024, 1000, 1000, 1000, 1000, 1000, 9)
+from bench_train_step import SIZES
 
 
 def median_time(fn, rounds: int) -> list[float]:
