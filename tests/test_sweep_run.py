@@ -178,7 +178,8 @@ def test_interrupted_sweep_resumes_where_it_stopped(blobs, tmp_path):
     _, stderr = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, stderr
     cells = entries(path)
-    assert all(e["status"] == "completed" for e in cells.values())
+    statuses = {k: (e["status"], e["error"]) for k, e in cells.items()}
+    assert all(status == "completed" for status, _ in statuses.values()), statuses
     assert all(cells[k]["attempts"] == 1 for k in done)
     assert all(cells[k]["attempts"] == 2 for k in interrupted)
     assert before == {k: (path / cells[k]["file"]).stat().st_mtime_ns for k in done}

@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import _signals
 from ._kernels import KERNEL_BUILD
 from ._kernels._openmp_helpers import openmp_enabled
 from .config import TrainConfig
@@ -163,55 +164,59 @@ def train(
 
     if on_start is not None:
         on_start(net, dataset, config, record)
-    try:
-        evaluate_point()
-        monitor_point(final=total == 0)
-        checkpoint(force=True)
-        while record.update < total:
-            next_eval = (record.update // config.eval_every + 1) * config.eval_every
-            # Chunks also stop at monitoring points. This cannot change training:
-            # each update is the same computation however the updates are chunked.
-            next_monitor = monitor.next_point(record.update) if monitor is not None else None
-            steps = min(CHUNK_STEPS, next_eval - record.update, total - record.update,
-                        (total if next_monitor is None else next_monitor) - record.update)
-            n = steps * B
-            dataset.fill_train(record.examples, X[:n], y[:n])
-            costs, errors = net.train_steps(X[:n], y[:n], B, config.lr)
-            record.update += steps
-            record.examples += n
-            chunk_cost = float(costs.sum())
-            interval_cost += chunk_cost
-            interval_err += float(errors.sum())
-            interval_examples += n
-            diverged = not math.isfinite(chunk_cost) or not np.isfinite(net.params).all()
-            evaluated = diverged or record.update == total or record.update % config.eval_every == 0
-            if evaluated:
-                evaluate_point()
-            monitored = monitor is not None and (diverged or record.update == total or record.update == next_monitor)
-            if monitored:
-                # At divergence too: the point records where the NaN and inf are.
-                monitor_point(final=diverged or record.update == total)
-            if callback is not None:
-                callback(
-                    Progress(record.update, total, record.examples, time.perf_counter() - start,
-                             chunk_cost / n, valid_err, test_err, evaluated)
-                )
-            if diverged:
-                # The parameters are no longer finite: more updates cannot recover them.
-                record.status = "diverged"
-                record.error = f"the cost became non-finite by update {record.update}; try a smaller --lr"
-                break
-            if evaluated or monitored:
-                checkpoint()
-        else:
-            record.status = "completed"
-        checkpoint(force=True)
-    except KeyboardInterrupt:
-        record.status, record.error = "interrupted", "interrupted by the user (KeyboardInterrupt)"
-        checkpoint(force=True)
-        raise
-    except Exception as exc:
-        record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
-        checkpoint(force=True)
-        raise
+    # Ctrl-C and SIGTERM stop the run between chunks, never inside a write (see _signals).
+    with _signals.held():
+        try:
+            evaluate_point()
+            monitor_point(final=total == 0)
+            checkpoint(force=True)
+            while record.update < total:
+                _signals.raise_if_requested()  # between chunks: nothing is half written here
+                next_eval = (record.update // config.eval_every + 1) * config.eval_every
+                # Chunks also stop at monitoring points. This cannot change training:
+                # each update is the same computation however the updates are chunked.
+                next_monitor = monitor.next_point(record.update) if monitor is not None else None
+                steps = min(CHUNK_STEPS, next_eval - record.update, total - record.update,
+                            (total if next_monitor is None else next_monitor) - record.update)
+                n = steps * B
+                dataset.fill_train(record.examples, X[:n], y[:n])
+                costs, errors = net.train_steps(X[:n], y[:n], B, config.lr)
+                record.update += steps
+                record.examples += n
+                chunk_cost = float(costs.sum())
+                interval_cost += chunk_cost
+                interval_err += float(errors.sum())
+                interval_examples += n
+                diverged = not math.isfinite(chunk_cost) or not np.isfinite(net.params).all()
+                evaluated = diverged or record.update == total or record.update % config.eval_every == 0
+                if evaluated:
+                    evaluate_point()
+                monitored = monitor is not None and (diverged or record.update == total or record.update == next_monitor)
+                if monitored:
+                    # At divergence too: the point records where the NaN and inf are.
+                    monitor_point(final=diverged or record.update == total)
+                if callback is not None:
+                    callback(
+                        Progress(record.update, total, record.examples, time.perf_counter() - start,
+                                 chunk_cost / n, valid_err, test_err, evaluated)
+                    )
+                if diverged:
+                    # The parameters are no longer finite: more updates cannot recover them.
+                    record.status = "diverged"
+                    record.error = f"the cost became non-finite by update {record.update}; try a smaller --lr"
+                    break
+                if evaluated or monitored:
+                    checkpoint()
+            else:
+                record.status = "completed"
+            checkpoint(force=True)
+        except KeyboardInterrupt as exc:
+            # A held signal names itself (SIGINT: Ctrl-C; SIGTERM: a job scheduler or kill).
+            record.status, record.error = "interrupted", f"interrupted by {exc.args[0] if exc.args else 'KeyboardInterrupt'}"
+            checkpoint(force=True)
+            raise
+        except Exception as exc:
+            record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
+            checkpoint(force=True)
+            raise
     return record

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from .. import _signals
 from ..errors import DeepinitError
 from .manifest import SweepDir
 
@@ -32,8 +33,10 @@ _worker_stopped = False
 
 
 def _init_worker() -> None:
+    """A worker process holds SIGINT and SIGTERM: they stop its cell between chunks (see _signals)."""
     global _in_worker
     _in_worker = True
+    _signals.hold_for_process()
 
 
 @dataclass
@@ -84,7 +87,9 @@ def run_cell(sweep_path: str, cell_id: str, n_threads: int | None = None, retry_
     from ..training import train
 
     global _worker_stopped
-    if _worker_stopped:  # a worker told to stop takes no new cell from its queue
+    # A worker told to stop (now, or while it was between cells) takes no new cell from its queue.
+    _worker_stopped = _worker_stopped or (_in_worker and _signals.requested())
+    if _worker_stopped:
         raise KeyboardInterrupt
     sweep = SweepDir(sweep_path)
     entry = None
