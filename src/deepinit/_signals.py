@@ -52,8 +52,12 @@ def raise_if_requested() -> None:
 def hold_for_process() -> None:
     """Hold SIGINT and SIGTERM in this process from now on (a sweep worker's initializer)."""
     if _in_main_thread():
-        for signum in HELD:
-            signal.signal(signum, _request)
+        _hold()
+
+
+def _hold() -> None:
+    for signum in HELD:
+        signal.signal(signum, _request)
 
 
 @contextlib.contextmanager
@@ -64,15 +68,11 @@ def held() -> Iterator[None]:
     process that holds them already (:func:`hold_for_process`), a request stays
     pending after the block, for the caller's next check.
     """
-    if not _in_main_thread():
+    if not _in_main_thread() or all(signal.getsignal(signum) is _request for signum in HELD):
         yield
         return
     previous = {signum: signal.getsignal(signum) for signum in HELD}
-    if all(handler is _request for handler in previous.values()):
-        yield
-        return
-    for signum in HELD:
-        signal.signal(signum, _request)
+    _hold()
     try:
         yield
     finally:

@@ -212,7 +212,8 @@ def train(
             checkpoint(force=True)
         except KeyboardInterrupt as exc:
             # A held signal names itself (SIGINT: Ctrl-C; SIGTERM: a job scheduler or kill).
-            record.status, record.error = "interrupted", f"interrupted by {exc.args[0] if exc.args else 'KeyboardInterrupt'}"
+            by = exc.args[0] if exc.args else "KeyboardInterrupt"
+            record.status, record.error = "interrupted", f"interrupted by {by}"
             checkpoint(force=True)
             raise
         except Exception as exc:
