@@ -127,12 +127,16 @@ def train(
     y = np.empty(CHUNK_STEPS * B, np.int32)
     start = time.perf_counter()
     last_write = -math.inf
-    interval_cost = interval_err = 0.0
+    # The interval's per-minibatch costs, summed exactly (math.fsum) when a point is
+    # recorded: a running float sum of per-chunk sums would depend on where the
+    # chunks were cut, and monitoring points cut them (the curve must not change).
+    interval_costs: list[np.ndarray] = []
+    interval_err = 0.0
     interval_examples = 0
     valid_err = test_err = math.nan
 
     def evaluate_point() -> None:
-        nonlocal interval_cost, interval_err, interval_examples, valid_err, test_err
+        nonlocal interval_err, interval_examples, valid_err, test_err
         valid_cost, valid_err = net.evaluate(X_valid, y_valid, EVAL_BATCH)
         test_cost, test_err = net.evaluate(X_test, y_test, EVAL_BATCH)
         n = interval_examples
@@ -140,14 +144,15 @@ def train(
             update=record.update,
             examples=record.examples,
             wall_time=time.perf_counter() - start,
-            train_cost=interval_cost / n if n else math.nan,
+            train_cost=math.fsum(np.concatenate(interval_costs).tolist()) / n if n else math.nan,
             train_error=interval_err / n if n else math.nan,
             valid_cost=valid_cost,
             valid_error=valid_err,
             test_cost=test_cost,
             test_error=test_err,
         )
-        interval_cost = interval_err = 0.0
+        interval_costs.clear()
+        interval_err = 0.0
         interval_examples = 0
 
     def monitor_point(final: bool = False) -> None:
@@ -184,7 +189,7 @@ def train(
                 record.update += steps
                 record.examples += n
                 chunk_cost = float(costs.sum())
-                interval_cost += chunk_cost
+                interval_costs.append(costs)
                 interval_err += float(errors.sum())
                 interval_examples += n
                 diverged = not math.isfinite(chunk_cost) or not np.isfinite(net.params).all()

@@ -24,10 +24,25 @@ cdef extern from *:
         return 0;
     #endif
     }
+
+    static int deepinit_cpu_is_intel(void) {
+    #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        __builtin_cpu_init();
+        return __builtin_cpu_is("intel");
+    #else
+        return 0;
+    #endif
+    }
     """
     int deepinit_x86_level()
+    int deepinit_cpu_is_intel()
 
 
 def x86_level():
     """The x86-64 micro-architecture level of this CPU: 1 to 4, or 0 when not x86-64."""
     return deepinit_x86_level()
+
+
+def is_intel():
+    """Whether this is an Intel x86-64 CPU (whose AVX-512 FMA units are 512 bits wide)."""
+    return bool(deepinit_cpu_is_intel())

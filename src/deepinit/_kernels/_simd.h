@@ -38,6 +38,46 @@ DI_INLINE di_vd di_ld_d(const double *p) { di_vd v; memcpy(&v, p, sizeof v); ret
 DI_INLINE void di_st_f(float *p, di_vf v) { memcpy(p, &v, sizeof v); }
 DI_INLINE void di_st_d(double *p, di_vd v) { memcpy(p, &v, sizeof v); }
 
+/* 64-byte vectors, for the wide forward kernel of AVX-512 builds (below). */
+#if defined(__AVX512F__)
+#define DI_WIDE 1
+#include <immintrin.h>
+typedef float di_wf __attribute__((vector_size(64)));
+typedef double di_wd __attribute__((vector_size(64)));
+#define DI_NWF ((ptrdiff_t)16)
+#define DI_NWD ((ptrdiff_t)8)
+DI_INLINE di_wf di_ldw_f(const float *p) { di_wf v; memcpy(&v, p, sizeof v); return v; }
+DI_INLINE di_wd di_ldw_d(const double *p) { di_wd v; memcpy(&v, p, sizeof v); return v; }
+DI_INLINE void di_stw_f(float *p, di_wf v) { memcpy(p, &v, sizeof v); }
+DI_INLINE void di_stw_d(double *p, di_wd v) { memcpy(p, &v, sizeof v); }
+/* Masked load/store of the first n (1 <= n <= width) lanes: lanes past n are
+ * neither read nor written, so a row's tail needs no scalar loop. */
+DI_INLINE di_wf di_ldwm_f(const float *p, ptrdiff_t n) {
+    return (di_wf)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
+}
+DI_INLINE di_wd di_ldwm_d(const double *p, ptrdiff_t n) {
+    return (di_wd)_mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1), p);
+}
+DI_INLINE void di_stwm_f(float *p, di_wf v, ptrdiff_t n) {
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v);
+}
+DI_INLINE void di_stwm_d(double *p, di_wd v, ptrdiff_t n) {
+    _mm512_mask_storeu_pd(p, (__mmask8)((1u << n) - 1), (__m512d)v);
+}
+#else
+#define DI_WIDE 0
+#endif
+
+/* a * b + c for the scalar tails of the forward tiles, rounded as the vector
+ * tiles round it: once, by an FMA, where the target has FMA (GCC left the scalar
+ * loop's multiply-add uncontracted, so a layer's last columns differed from
+ * what a vector tile gives), twice where it has none (nor do the vector tiles). */
+#if defined(__FMA__)
+#define DI_MADD(a, b, c) _Generic((c), float: __builtin_fmaf, double: __builtin_fma)((a), (b), (c))
+#else
+#define DI_MADD(a, b, c) ((a) * (b) + (c))
+#endif
+
 /* Widest forward tile: DI_RB batch rows x 2 vectors of columns. 6 x 2 accumulators
  * + 2 weight vectors + 1 broadcast fit the 16 registers of AVX2. */
 #define DI_RB 6
@@ -134,11 +174,205 @@ DI_INLINE void di_st_d(double *p, di_vd v) { memcpy(p, &v, sizeof v); }
         for (; j < j1; j++) {                                                         \
             for (ptrdiff_t r = 0; r < B; r++) {                                       \
                 T acc = b ? b[j] : out[r * ldo + j];                                  \
-                for (ptrdiff_t i = 0; i < n_in; i++) acc += z[r * ldz + i] * W[i * ldw + j]; \
+                for (ptrdiff_t i = 0; i < n_in; i++) acc = DI_MADD(z[r * ldz + i], W[i * ldw + j], acc); \
                 out[r * ldo + j] = acc;                                               \
             }                                                                         \
         }                                                                             \
     }
+
+/* The wide forward takes batches of DI_WIDE_ROWS rows or more (below, the 32-byte
+ * kernels, whose 16-row blocks of W stream better, were faster), in chunks of at
+ * most DI_MC rows: W is read from memory once per chunk. */
+#ifndef DI_WIDE_ROWS
+#define DI_WIDE_ROWS 16
+#endif
+#ifndef DI_MC
+#define DI_MC 128
+#endif
+#if DI_WIDE
+/* ------------------------------------------------------------------------ */
+/* Wide forward (64-byte vectors). A tile of R batch rows x up to 2 vectors  */
+/* (32 float columns) keeps its 2R accumulators in registers (24 of the 32   */
+/* at R = 12) over DI_KC rows of W; the tile's inputs come from a packed      */
+/* panel zp[i * R + r] (constant offsets from one pointer). Columns past the   */
+/* last full vector use masked loads and stores. Every output element is the  */
+/* same sum over i in order as in the tiles above: the same bits.             */
+/* ------------------------------------------------------------------------ */
+#define DI_RW 12
+#ifndef DI_KC
+#define DI_KC 64
+#endif
+#ifndef DI_NC_BYTES
+#define DI_NC_BYTES 1024
+#endif
+#define DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, R)                                \
+    /* out[0:R, 0:ncol] (+)= zp-panel @ wp-panel over kc rows; ncol <= 2 NV;     \
+     * wp holds kc rows of 2 NV values (zeros past ncol). */                     \
+    DI_INLINE void di_ptile_##T##_##R(const T *zp, const T *wp, ptrdiff_t kc,         \
+                                      const T *b, T *out, ptrdiff_t ldo,              \
+                                      ptrdiff_t ncol) {                               \
+        V acc[R][2];                                                                  \
+        const ptrdiff_t m = ncol - NV; /* lanes of the second vector */               \
+        if (m == NV)                                                                  \
+            for (int r = 0; r < R; r++) {                                             \
+                acc[r][0] = b ? LD(b) : LD(out + r * ldo);                            \
+                acc[r][1] = b ? LD(b + NV) : LD(out + r * ldo + NV);                  \
+            }                                                                         \
+        else if (m > 0)                                                               \
+            for (int r = 0; r < R; r++) {                                             \
+                acc[r][0] = b ? LD(b) : LD(out + r * ldo);                            \
+                acc[r][1] = b ? LDM(b + NV, m) : LDM(out + r * ldo + NV, m);          \
+            }                                                                         \
+        else                                                                          \
+            for (int r = 0; r < R; r++) {                                             \
+                acc[r][0] = b ? LDM(b, ncol) : LDM(out + r * ldo, ncol);              \
+                acc[r][1] = (V){0};                                                   \
+            }                                                                         \
+        for (ptrdiff_t i = 0; i < kc; i++) {                                          \
+            const V w0 = LD(wp + i * 2 * NV), w1 = LD(wp + i * 2 * NV + NV);          \
+            for (int r = 0; r < R; r++) {                                             \
+                const T zr = zp[i * R + r];                                           \
+                acc[r][0] += zr * w0;                                                 \
+                acc[r][1] += zr * w1;                                                 \
+            }                                                                         \
+        }                                                                             \
+        if (m == NV)                                                                  \
+            for (int r = 0; r < R; r++) {                                             \
+                ST(out + r * ldo, acc[r][0]);                                         \
+                ST(out + r * ldo + NV, acc[r][1]);                                    \
+            }                                                                         \
+        else if (m > 0)                                                               \
+            for (int r = 0; r < R; r++) {                                             \
+                ST(out + r * ldo, acc[r][0]);                                         \
+                STM(out + r * ldo + NV, acc[r][1], m);                                \
+            }                                                                         \
+        else                                                                          \
+            for (int r = 0; r < R; r++) STM(out + r * ldo, acc[r][0], ncol);          \
+    }
+
+#define DI_DEFINE_FWD_WIDE(T, V, NV, LD, ST, LDM, STM)                                \
+    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 1)                                    \
+    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 2)                                    \
+    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 3)                                    \
+    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 4)                                    \
+    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 5)                                    \
+    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 6)                                    \
+    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 7)                                    \
+    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 8)                                    \
+    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 9)                                    \
+    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 10)                                   \
+    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 11)                                   \
+    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 12)                                   \
+    /* out[0:B, j0:j1] = b + z @ W over all n_in rows of W, B <= DI_MC. W is       \
+     * packed a block of DI_KC rows x DI_NC columns at a time: whole row segments  \
+     * read in order (the weights come from memory, and long sequential runs      \
+     * stream best), then served from L1 to every group of batch rows.          */\
+    static void di_forward_wide_##T(const T *z, ptrdiff_t ldz, const T *W,            \
+                                    ptrdiff_t ldw, ptrdiff_t n_in, const T *b,        \
+                                    T *out, ptrdiff_t ldo, ptrdiff_t B,               \
+                                    ptrdiff_t j0, ptrdiff_t j1) {                     \
+        enum { NC = DI_NC_BYTES / sizeof(T) };                                        \
+        T zp[DI_MC * DI_KC] __attribute__((aligned(64)));                             \
+        T wp[DI_KC * NC] __attribute__((aligned(64)));                                \
+        const ptrdiff_t n_groups = (B + DI_RW - 1) / DI_RW;                           \
+        for (ptrdiff_t k0 = 0; k0 < n_in; k0 += DI_KC) {                              \
+            const ptrdiff_t kc = n_in - k0 < DI_KC ? n_in - k0 : DI_KC;               \
+            /* Pack the inputs: group g's rows r0..r0+R as zp[r0 kc + i R + r]. */   \
+            for (ptrdiff_t g = 0, r0 = 0; g < n_groups; g++) {                        \
+                const ptrdiff_t R = (B - r0) / (n_groups - g);                        \
+                T *dst = zp + r0 * kc;                                                \
+                for (ptrdiff_t r = 0; r < R; r++) {                                   \
+                    const T *src = z + (r0 + r) * ldz + k0;                           \
+                    for (ptrdiff_t i = 0; i < kc; i++) dst[i * R + r] = src[i];       \
+                }                                                                     \
+                r0 += R;                                                              \
+            }                                                                         \
+            const T *bk = k0 == 0 ? b : NULL;                                         \
+            for (ptrdiff_t c0 = j0; c0 < j1; c0 += NC) {                              \
+                const ptrdiff_t nc = j1 - c0 < NC ? j1 - c0 : NC;                     \
+                const ptrdiff_t n_pan = (nc + 2 * NV - 1) / (2 * NV);                 \
+                /* Pack W[k0:k0+kc, c0:c0+nc] as panels of 2 NV columns:           \
+                 * wp[p kc 2NV + i 2NV + c], zeros past nc. */                       \
+                for (ptrdiff_t i = 0; i < kc; i++) {                                  \
+                    const T *src = W + (k0 + i) * ldw + c0;                           \
+                    for (ptrdiff_t p = 0; p < n_pan; p++) {                           \
+                        T *dst = wp + p * kc * 2 * NV + i * 2 * NV;                   \
+                        const ptrdiff_t left = nc - p * 2 * NV;                       \
+                        if (left >= 2 * NV) {                                         \
+                            ST(dst, LD(src + p * 2 * NV));                            \
+                            ST(dst + NV, LD(src + p * 2 * NV + NV));                  \
+                        } else if (left > NV) {                                       \
+                            ST(dst, LD(src + p * 2 * NV));                            \
+                            ST(dst + NV, LDM(src + p * 2 * NV + NV, left - NV));      \
+                        } else {                                                      \
+                            ST(dst, left == NV ? LD(src + p * 2 * NV) : LDM(src + p * 2 * NV, left)); \
+                            ST(dst + NV, (V){0});                                     \
+                        }                                                             \
+                    }                                                                 \
+                }                                                                     \
+                /* The next block (the next columns, or the next rows) is          \
+                 * prefetched into L2 a slice per panel, while this one computes. */\
+                const ptrdiff_t nk0 = c0 + NC < j1 ? k0 : k0 + DI_KC;                 \
+                const ptrdiff_t nc0 = c0 + NC < j1 ? c0 + NC : j0;                    \
+                const ptrdiff_t nkc = nk0 < n_in ? (n_in - nk0 < DI_KC ? n_in - nk0 : DI_KC) : 0; \
+                const ptrdiff_t nnc = j1 - nc0 < NC ? j1 - nc0 : NC;                  \
+                for (ptrdiff_t p = 0; p < n_pan; p++) {                               \
+                    const ptrdiff_t j = c0 + p * 2 * NV;                              \
+                    for (ptrdiff_t i = p * nkc / n_pan; i < (p + 1) * nkc / n_pan; i++) { \
+                        const char *row = (const char *)(W + (nk0 + i) * ldw + nc0);  \
+                        for (ptrdiff_t q = 0; q < nnc * (ptrdiff_t)sizeof(T); q += 64) \
+                            __builtin_prefetch(row + q, 0, 2);                        \
+                    }                                                                 \
+                    const ptrdiff_t ncol = j1 - j < 2 * NV ? j1 - j : 2 * NV;         \
+                    const T *wpp = wp + p * kc * 2 * NV;                              \
+                    const T *bj = bk ? bk + j : NULL;                                 \
+                    for (ptrdiff_t g = 0, r0 = 0; g < n_groups; g++) {                \
+                        const ptrdiff_t R = (B - r0) / (n_groups - g);                \
+                        const T *zg = zp + r0 * kc;                                   \
+                        T *og = out + r0 * ldo + j;                                   \
+                        switch (R) {                                                  \
+                        case 1: di_ptile_##T##_1(zg, wpp, kc, bj, og, ldo, ncol); break;   \
+                        case 2: di_ptile_##T##_2(zg, wpp, kc, bj, og, ldo, ncol); break;   \
+                        case 3: di_ptile_##T##_3(zg, wpp, kc, bj, og, ldo, ncol); break;   \
+                        case 4: di_ptile_##T##_4(zg, wpp, kc, bj, og, ldo, ncol); break;   \
+                        case 5: di_ptile_##T##_5(zg, wpp, kc, bj, og, ldo, ncol); break;   \
+                        case 6: di_ptile_##T##_6(zg, wpp, kc, bj, og, ldo, ncol); break;   \
+                        case 7: di_ptile_##T##_7(zg, wpp, kc, bj, og, ldo, ncol); break;   \
+                        case 8: di_ptile_##T##_8(zg, wpp, kc, bj, og, ldo, ncol); break;   \
+                        case 9: di_ptile_##T##_9(zg, wpp, kc, bj, og, ldo, ncol); break;   \
+                        case 10: di_ptile_##T##_10(zg, wpp, kc, bj, og, ldo, ncol); break; \
+                        case 11: di_ptile_##T##_11(zg, wpp, kc, bj, og, ldo, ncol); break; \
+                        default: di_ptile_##T##_12(zg, wpp, kc, bj, og, ldo, ncol); break; \
+                        }                                                             \
+                        r0 += R;                                                      \
+                    }                                                                 \
+                }                                                                     \
+            }                                                                         \
+        }                                                                             \
+    }
+DI_DEFINE_FWD_WIDE(float, di_wf, DI_NWF, di_ldw_f, di_stw_f, di_ldwm_f, di_stwm_f)
+DI_DEFINE_FWD_WIDE(double, di_wd, DI_NWD, di_ldw_d, di_stw_d, di_ldwm_d, di_stwm_d)
+#else /* no AVX-512: never called (di_wide_forward stays 0) */
+#define DI_DEFINE_FWD_WIDE_STUB(T)                                                    \
+    static void di_forward_wide_##T(const T *z, ptrdiff_t ldz, const T *W,            \
+                                    ptrdiff_t ldw, ptrdiff_t n_in, const T *b,        \
+                                    T *out, ptrdiff_t ldo, ptrdiff_t B,               \
+                                    ptrdiff_t j0, ptrdiff_t j1) {                     \
+        (void)z; (void)ldz; (void)W; (void)ldw; (void)n_in; (void)b;                  \
+        (void)out; (void)ldo; (void)B; (void)j0; (void)j1;                            \
+    }
+DI_DEFINE_FWD_WIDE_STUB(float)
+DI_DEFINE_FWD_WIDE_STUB(double)
+#endif /* DI_WIDE */
+
+/* Whether di_forward_cols takes the wide kernel for batches of DI_WIDE_ROWS rows
+ * or more: set once at import (deepinit._kernels), on CPUs whose 512-bit FMA
+ * units do twice the work of 256-bit ones (Intel's; AMD Zen 4 splits each 512-bit
+ * FMA in two). Either kernel gives the same bits (the same sums in the same
+ * order), so the choice never changes a result. */
+static int di_wide_forward = 0;
+/* Returns whether the wide kernel is now in use (never without AVX-512). */
+DI_KERNEL int di_set_wide_forward(int on) { di_wide_forward = DI_WIDE && on; return di_wide_forward; }
 
 #ifndef DI_IB
 #define DI_IB 16
@@ -189,6 +423,14 @@ DI_INLINE void di_st_d(double *p, di_vd v) { memcpy(p, &v, sizeof v); }
         T ob[DI_OB_ROWS * OBC];                                                       \
         if (B <= DI_STREAM_ROWS && j1 - j0 > 2 * OBC) {                               \
             di_forward_stream_##T(z, ldz, W, ldw, n_in, b, out, ldo, B, j0, j1);      \
+            return;                                                                   \
+        }                                                                             \
+        if (di_wide_forward && B >= DI_WIDE_ROWS) {                                  \
+            for (ptrdiff_t r0 = 0, n_chunks = (B + DI_MC - 1) / DI_MC, c = 0; c < n_chunks; c++) { \
+                const ptrdiff_t nr = (B - r0) / (n_chunks - c);                       \
+                di_forward_wide_##T(z + r0 * ldz, ldz, W, ldw, n_in, b, out + r0 * ldo, ldo, nr, j0, j1); \
+                r0 += nr;                                                             \
+            }                                                                         \
             return;                                                                   \
         }                                                                             \
         for (ptrdiff_t r0 = 0; r0 < B; r0 += DI_OB_ROWS) {                            \
