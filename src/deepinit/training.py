@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from . import _signals
-from ._kernels import KERNEL_BUILD
+from ._kernels import KERNEL_BUILD, WIDE_FORWARD
 from ._kernels._openmp_helpers import openmp_enabled
 from .config import TrainConfig
 from .datasets import get_dataset
@@ -110,7 +110,8 @@ def train(
             "cost": net.cost,
             "dtype": str(net.dtype),
         },
-        runtime={"n_threads": net.n_threads, "openmp": openmp_enabled(), "kernels": KERNEL_BUILD},
+        runtime={"n_threads": net.n_threads, "openmp": openmp_enabled(), "kernels": KERNEL_BUILD,
+                 "wide_forward": WIDE_FORWARD},
         total_updates=total,
     )
     for li in init_report:

@@ -6,14 +6,16 @@
  * The same source compiles for any instruction set. Vectors are 32 bytes on
  * every target (lowered to pairs of SSE registers on baseline x86-64): wider
  * vectors would leave long scalar tails on the paper's 1000-unit layers
- * (1000 = 62 x 16 + 8), and AVX-512 builds still gain its 32 registers.
+ * (1000 = 62 x 16 + 8), and AVX-512 builds still gain its 32 registers. The one
+ * exception is the wide forward kernel of AVX-512 builds (64-byte vectors, masked
+ * tails), which runs on CPUs with two 512-bit FMA units and gives the same bits.
  *
  * Determinism: every output element is a sum in a fixed order: over i for the
  * forward tile, over the batch rows for the weight gradient, and over fixed
  * lanes (j modulo the vector width, counted from the start of the row) for the
- * back-propagated dot products, combined in a fixed order. Vector and scalar
- * tails use the same expressions, so the compiler contracts them (or not) to
- * FMA alike. Nothing depends on how work is split between threads.
+ * back-propagated dot products, combined in a fixed order. The forward's scalar
+ * tail rounds each multiply-add as its vector tiles do (DI_MADD). Nothing depends
+ * on how work is split between threads.
  */
 #ifndef DEEPINIT_SIMD_H
 #define DEEPINIT_SIMD_H
