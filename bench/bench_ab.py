@@ -42,10 +42,10 @@ def load(path: Path, workdir: Path, tag: str):
     spec = importlib.util.spec_from_file_location(f"deepinit._kernels.{name}", copy)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    if hasattr(module, "set_wide_forward"):  # the kernel choice deepinit makes at import
-        from deepinit._kernels import WIDE_FORWARD
+    if hasattr(module, "set_wide_kernels"):  # the kernel choice deepinit makes at import
+        from deepinit._kernels import WIDE_KERNELS
 
-        module.set_wide_forward(WIDE_FORWARD)
+        module.set_wide_kernels(WIDE_KERNELS)
     return module
 
 

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from . import _signals
-from ._kernels import KERNEL_BUILD, WIDE_FORWARD
+from ._kernels import KERNEL_BUILD, WIDE_KERNELS
 from ._kernels._openmp_helpers import openmp_enabled
 from .config import TrainConfig
 from .datasets import get_dataset
@@ -111,7 +111,7 @@ def train(
             "dtype": str(net.dtype),
         },
         runtime={"n_threads": net.n_threads, "openmp": openmp_enabled(), "kernels": KERNEL_BUILD,
-                 "wide_forward": WIDE_FORWARD},
+                 "wide_kernels": WIDE_KERNELS},
         total_updates=total,
     )
     for li in init_report:

@@ -7,10 +7,11 @@ non-x86 platform); on x86-64 it is compiled again for the x86-64-v3 level
 The choice is made once, at import, from the CPU's features, so one built
 package runs everywhere and fast where it can.
 
-On Intel CPUs the v4 build also runs its forward pass at batches of 16 or more
-with 64-byte vectors (two 512-bit FMA units do twice the work of 256-bit ones
-there, unlike AMD Zen 4's); the sums and their order are the same, so this never
-changes a result. ``DEEPINIT_WIDE_FORWARD=0|1`` overrides that choice.
+On Intel CPUs the v4 build also runs its forward and backward passes at large
+batches (32 and 16 rows or more) with 64-byte vectors (two 512-bit FMA units do
+twice the work of 256-bit ones there, unlike AMD Zen 4's); the sums and their
+order are the same, so this never changes a result. ``DEEPINIT_WIDE_KERNELS=0|1``
+overrides that choice.
 
 ``DEEPINIT_KERNELS=baseline|v3|v4`` forces a build (e.g. to compare them);
 asking for one the CPU cannot run is an error. Results are bitwise identical
@@ -45,14 +46,14 @@ def _load():
     raise ImportError("no build of deepinit's dense kernels could be imported")
 
 
-def _wide_forward_wanted():
-    forced = os.environ.get("DEEPINIT_WIDE_FORWARD", "").strip()
+def _wide_kernels_wanted():
+    forced = os.environ.get("DEEPINIT_WIDE_KERNELS", "").strip()
     if forced in ("0", "1"):
         return forced == "1"
     return is_intel()
 
 
 KERNEL_BUILD, dense = _load()
-WIDE_FORWARD = dense.set_wide_forward(_wide_forward_wanted())
+WIDE_KERNELS = dense.set_wide_kernels(_wide_kernels_wanted())
 
-__all__ = ["KERNEL_BUILD", "WIDE_FORWARD", "dense"]
+__all__ = ["KERNEL_BUILD", "WIDE_KERNELS", "dense"]

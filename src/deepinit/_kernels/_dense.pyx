@@ -74,7 +74,7 @@ cdef extern from "_simd.h" nogil:
     void di_backward_rows_double(const double* z, Py_ssize_t ldz, const double* delta, Py_ssize_t ldd,
                                  double* W, Py_ssize_t n, Py_ssize_t B, Py_ssize_t i0, Py_ssize_t i1,
                                  double lr, double* dW, double* dz, Py_ssize_t ldo)
-    int di_set_wide_forward(int on)
+    int di_set_wide_kernels(int on)
 
 
 cdef void _forward_task(const floating* z, const floating* W, const floating* b,
@@ -309,14 +309,15 @@ cdef inline Py_ssize_t _out_offset(const Py_ssize_t* sizes, Py_ssize_t L,
 # Python entry points: caller-allocated buffers, n_threads, no allocation
 # --------------------------------------------------------------------------- #
 
-def set_wide_forward(bint on):
-    """Use (or not) the 64-byte-vector forward kernel for batches of 16 rows or more.
+def set_wide_kernels(bint on):
+    """Use (or not) the 64-byte-vector kernels for large batches (see _simd.h).
 
-    Only AVX-512 builds have it; it computes every output with the same sums in
-    the same order as the default kernel, so results are the same bits either way
-    (only the speed differs). Returns whether it is now in use.
+    Only AVX-512 builds have them: the forward for batches of 32 rows or more, the
+    backward for 16 or more. They compute every result with the same sums in the
+    same order as the default kernels, so results are the same bits either way
+    (only the speed differs). Returns whether they are now in use.
     """
-    return bool(di_set_wide_forward(on))
+    return bool(di_set_wide_kernels(on))
 
 
 def forward(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,

@@ -182,11 +182,15 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, ptrdiff_t n) {
         }                                                                             \
     }
 
-/* The wide forward takes batches of DI_WIDE_ROWS rows or more (below, the 32-byte
- * kernels, whose 16-row blocks of W stream better, were faster), in chunks of at
- * most DI_MC rows: W is read from memory once per chunk. */
-#ifndef DI_WIDE_ROWS
-#define DI_WIDE_ROWS 16
+/* The wide kernels take batches of DI_WIDE_FWD_ROWS (forward) and DI_WIDE_BWD_ROWS
+ * (backward) rows or more: below, the 32-byte kernels, whose 16-row blocks of W
+ * stream better, were as fast or faster. The wide forward goes in chunks of at most
+ * DI_MC rows: W is read from memory once per chunk. */
+#ifndef DI_WIDE_FWD_ROWS
+#define DI_WIDE_FWD_ROWS 32
+#endif
+#ifndef DI_WIDE_BWD_ROWS
+#define DI_WIDE_BWD_ROWS 16
 #endif
 #ifndef DI_MC
 #define DI_MC 128
@@ -354,7 +358,7 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, ptrdiff_t n) {
     }
 DI_DEFINE_FWD_WIDE(float, di_wf, DI_NWF, di_ldw_f, di_stw_f, di_ldwm_f, di_stwm_f)
 DI_DEFINE_FWD_WIDE(double, di_wd, DI_NWD, di_ldw_d, di_stw_d, di_ldwm_d, di_stwm_d)
-#else /* no AVX-512: never called (di_wide_forward stays 0) */
+#else /* no AVX-512: never called (di_wide_kernels stays 0) */
 #define DI_DEFINE_FWD_WIDE_STUB(T)                                                    \
     static void di_forward_wide_##T(const T *z, ptrdiff_t ldz, const T *W,            \
                                     ptrdiff_t ldw, ptrdiff_t n_in, const T *b,        \
@@ -367,14 +371,14 @@ DI_DEFINE_FWD_WIDE_STUB(float)
 DI_DEFINE_FWD_WIDE_STUB(double)
 #endif /* DI_WIDE */
 
-/* Whether di_forward_cols takes the wide kernel for batches of DI_WIDE_ROWS rows
- * or more: set once at import (deepinit._kernels), on CPUs whose 512-bit FMA
- * units do twice the work of 256-bit ones (Intel's; AMD Zen 4 splits each 512-bit
- * FMA in two). Either kernel gives the same bits (the same sums in the same
- * order), so the choice never changes a result. */
-static int di_wide_forward = 0;
-/* Returns whether the wide kernel is now in use (never without AVX-512). */
-DI_KERNEL int di_set_wide_forward(int on) { di_wide_forward = DI_WIDE && on; return di_wide_forward; }
+/* Whether di_forward_cols and di_backward_rows take the wide kernels for large
+ * batches: set once at import (deepinit._kernels), on CPUs whose 512-bit FMA units
+ * do twice the work of 256-bit ones (Intel's; AMD Zen 4 splits each 512-bit FMA in
+ * two). Either kernel gives the same bits (the same sums in the same order), so
+ * the choice never changes a result. */
+static int di_wide_kernels = 0;
+/* Returns whether the wide kernels are now in use (never without AVX-512). */
+DI_KERNEL int di_set_wide_kernels(int on) { di_wide_kernels = DI_WIDE && on; return di_wide_kernels; }
 
 #ifndef DI_IB
 #define DI_IB 16
@@ -427,7 +431,7 @@ DI_KERNEL int di_set_wide_forward(int on) { di_wide_forward = DI_WIDE && on; ret
             di_forward_stream_##T(z, ldz, W, ldw, n_in, b, out, ldo, B, j0, j1);      \
             return;                                                                   \
         }                                                                             \
-        if (di_wide_forward && B >= DI_WIDE_ROWS) {                                  \
+        if (di_wide_kernels && B >= DI_WIDE_FWD_ROWS) {                              \
             for (ptrdiff_t r0 = 0, n_chunks = (B + DI_MC - 1) / DI_MC, c = 0; c < n_chunks; c++) { \
                 const ptrdiff_t nr = (B - r0) / (n_chunks - c);                       \
                 di_forward_wide_##T(z + r0 * ldz, ldz, W, ldw, n_in, b, out + r0 * ldo, ldo, nr, j0, j1); \
@@ -522,12 +526,12 @@ DI_DEFINE_FWD_COLS(double, di_vd, DI_ND, di_ld_d, di_st_d)
             T g = first ? 0 : g_buf[j];                                                \
             for (int r = 0; r < R; r++) {                                              \
                 const T d = delta[r * ldd + j];                                        \
-                if (want_dots) tail[r] += d * wj;                                      \
-                g += zl[r] * d;                                                        \
+                if (want_dots) tail[r] = DI_MADD(d, wj, tail[r]);                      \
+                g = DI_MADD(zl[r], d, g);                                              \
             }                                                                          \
             if (!last) g_buf[j] = g;                                                   \
             else if (g_out) g_out[j] = g;                                              \
-            else w[j] = wj - lr * g;                                                   \
+            else w[j] = DI_MADD(-lr, g, wj);                                           \
         }                                                                              \
         if (want_dots)                                                                 \
             for (int r = 0; r < R; r++) {                                              \
@@ -619,13 +623,16 @@ DI_DEFINE_FWD_COLS(double, di_vd, DI_ND, di_ld_d, di_st_d)
             T g0 = first ? 0 : g_buf[j], g1 = first ? 0 : g_buf1[j];                   \
             for (int r = 0; r < R; r++) {                                              \
                 const T d = delta[r * ldd + j];                                        \
-                if (want_dots) { tail0[r] += d * wj0; tail1[r] += d * wj1; }           \
-                g0 += zl0[r] * d;                                                      \
-                g1 += zl1[r] * d;                                                      \
+                if (want_dots) {                                                       \
+                    tail0[r] = DI_MADD(d, wj0, tail0[r]);                              \
+                    tail1[r] = DI_MADD(d, wj1, tail1[r]);                              \
+                }                                                                      \
+                g0 = DI_MADD(zl0[r], d, g0);                                           \
+                g1 = DI_MADD(zl1[r], d, g1);                                           \
             }                                                                          \
             if (!last) { g_buf[j] = g0; g_buf1[j] = g1; }                              \
             else if (g_out) { g_out[j] = g0; g_out1[j] = g1; }                         \
-            else { w[j] = wj0 - lr * g0; w1[j] = wj1 - lr * g1; }                      \
+            else { w[j] = DI_MADD(-lr, g0, wj0); w1[j] = DI_MADD(-lr, g1, wj1); }      \
         }                                                                              \
         if (want_dots)                                                                 \
             for (int r = 0; r < R; r++) {                                              \
@@ -635,6 +642,203 @@ DI_DEFINE_FWD_COLS(double, di_vd, DI_ND, di_ld_d, di_st_d)
                 dots[DI_BR + r] = s1 + tail1[r];                                       \
             }                                                                          \
     }
+
+#if DI_WIDE
+/* ------------------------------------------------------------------------ */
+/* Wide backward (AVX-512, batches of DI_WIDE_BWD_ROWS or more): rows i0..i1 */
+/* of W in two passes while they stay in L2, with the same sums in the same   */
+/* order as di_backward_rows below, hence the same bits.                      */
+/* 1. dz: the dot products keep the 32-byte kernel's lanes (lane k of row i   */
+/*    sums j = k, k + NV, ... of each DI_JB block): a 64-byte vector holds     */
+/*    those lanes of two rows of W, [W[i, j:j+NV] | W[i+1, j:j+NV]], against   */
+/*    delta[r, j:j+NV] broadcast to both halves; tiles of R batch rows x 4     */
+/*    such pairs (8 rows of W).                                               */
+/* 2. g and the update: tiles of R rows of W x 2 vectors of columns whose sums */
+/*    over the batch (in order) stay in registers, then W -= lr g (or dW = g). */
+/* ------------------------------------------------------------------------ */
+DI_INLINE di_wf di_ldpair_f(const float *a, const float *b) {
+    return (di_wf)_mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(a)), _mm256_loadu_ps(b), 1);
+}
+DI_INLINE di_wd di_ldpair_d(const double *a, const double *b) {
+    return (di_wd)_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_loadu_pd(a)), _mm256_loadu_pd(b), 1);
+}
+/* w - lr * g with one rounding, as the 32-byte kernel's contracted update (GCC did
+ * not contract it here everywhere: spelled out). */
+DI_INLINE di_wf di_sgd_f(di_wf w, float lr, di_wf g) {
+    return (di_wf)_mm512_fnmadd_ps(_mm512_set1_ps(lr), (__m512)g, (__m512)w);
+}
+DI_INLINE di_wd di_sgd_d(di_wd w, double lr, di_wd g) {
+    return (di_wd)_mm512_fnmadd_pd(_mm512_set1_pd(lr), (__m512d)g, (__m512d)w);
+}
+DI_INLINE di_wf di_bcast_half_f(const float *p) { return (di_wf)_mm512_broadcast_f32x8(_mm256_loadu_ps(p)); }
+DI_INLINE di_wd di_bcast_half_d(const double *p) { return (di_wd)_mm512_broadcast_f64x4(_mm256_loadu_pd(p)); }
+#define DI_DOT_PAIRS 4
+#define DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, R)                                 \
+    /* dots[r * 2P + q] (+)= delta[r, 0:len] . rows[q][0:len], q < 2P rows.     */ \
+    DI_INLINE void di_dztile_##T##_##R(const T *const *rows, const T *delta,          \
+                                       ptrdiff_t ldd, ptrdiff_t len, T *dots) {       \
+        enum { P = DI_DOT_PAIRS };                                                    \
+        WV acc[R][P];                                                                 \
+        for (int r = 0; r < R; r++)                                                   \
+            for (int q = 0; q < P; q++) acc[r][q] = (WV){0};                          \
+        const ptrdiff_t n_vec = len - len % NV;                                       \
+        for (ptrdiff_t j = 0; j < n_vec; j += NV) {                                   \
+            WV w[P];                                                                  \
+            for (int q = 0; q < P; q++) w[q] = LDPAIR(rows[2 * q] + j, rows[2 * q + 1] + j); \
+            for (int r = 0; r < R; r++) {                                             \
+                const WV d = BCAST(delta + r * ldd + j);                              \
+                for (int q = 0; q < P; q++) acc[r][q] += d * w[q];                    \
+            }                                                                         \
+        }                                                                             \
+        for (int r = 0; r < R; r++)                                                   \
+            for (int q = 0; q < 2 * P; q++) {                                         \
+                T s = 0, tail = 0;                                                    \
+                for (ptrdiff_t k = 0; k < NV; k++) s += acc[r][q / 2][(q % 2) * NV + k]; \
+                for (ptrdiff_t j = n_vec; j < len; j++)                               \
+                    tail = DI_MADD(delta[r * ldd + j], rows[q][j], tail);             \
+                dots[r * 2 * P + q] = s + tail;                                       \
+            }                                                                         \
+    }
+#define DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, RI)                    \
+    /* Rows i..i+RI of W, columns 0..ncol (<= 2 NWV): g = z[:, i+ii] @ delta,     \
+     * then W -= lr g, or dW = g. */                                             \
+    DI_INLINE void di_gtile_##T##_##RI(const T *z, ptrdiff_t ldz, const T *delta,     \
+                                       ptrdiff_t ldd, ptrdiff_t B, T *w, ptrdiff_t ldw, \
+                                       T lr, T *g_out, ptrdiff_t ncol) {              \
+        WV acc[RI][2];                                                                \
+        for (int ii = 0; ii < RI; ii++) { acc[ii][0] = (WV){0}; acc[ii][1] = (WV){0}; } \
+        const ptrdiff_t m = ncol - NWV;                                               \
+        if (m == NWV)                                                                 \
+            for (ptrdiff_t r = 0; r < B; r++) {                                       \
+                const WV d0 = LDW(delta + r * ldd), d1 = LDW(delta + r * ldd + NWV);  \
+                for (int ii = 0; ii < RI; ii++) {                                     \
+                    const T zr = z[r * ldz + ii];                                     \
+                    acc[ii][0] += zr * d0;                                            \
+                    acc[ii][1] += zr * d1;                                            \
+                }                                                                     \
+            }                                                                         \
+        else if (m > 0)                                                               \
+            for (ptrdiff_t r = 0; r < B; r++) {                                       \
+                const WV d0 = LDW(delta + r * ldd), d1 = LDWM(delta + r * ldd + NWV, m); \
+                for (int ii = 0; ii < RI; ii++) {                                     \
+                    const T zr = z[r * ldz + ii];                                     \
+                    acc[ii][0] += zr * d0;                                            \
+                    acc[ii][1] += zr * d1;                                            \
+                }                                                                     \
+            }                                                                         \
+        else                                                                          \
+            for (ptrdiff_t r = 0; r < B; r++) {                                       \
+                const WV d0 = LDWM(delta + r * ldd, ncol);                            \
+                for (int ii = 0; ii < RI; ii++) acc[ii][0] += z[r * ldz + ii] * d0;   \
+            }                                                                         \
+        for (int ii = 0; ii < RI; ii++) {                                             \
+            T *wr = w + ii * ldw, *gr = g_out ? g_out + ii * ldw : NULL;              \
+            if (m == NWV) {                                                           \
+                if (gr) { STW(gr, acc[ii][0]); STW(gr + NWV, acc[ii][1]); }           \
+                else {                                                                \
+                    STW(wr, SGD(LDW(wr), lr, acc[ii][0]));                            \
+                    STW(wr + NWV, SGD(LDW(wr + NWV), lr, acc[ii][1]));                \
+                }                                                                     \
+            } else if (m > 0) {                                                       \
+                if (gr) { STW(gr, acc[ii][0]); STWM(gr + NWV, acc[ii][1], m); }       \
+                else {                                                                \
+                    STW(wr, SGD(LDW(wr), lr, acc[ii][0]));                            \
+                    STWM(wr + NWV, SGD(LDWM(wr + NWV, m), lr, acc[ii][1]), m);        \
+                }                                                                     \
+            } else {                                                                  \
+                if (gr) STWM(gr, acc[ii][0], ncol);                                   \
+                else STWM(wr, SGD(LDWM(wr, ncol), lr, acc[ii][0]), ncol);             \
+            }                                                                         \
+        }                                                                             \
+    }
+#define DI_GROWS 8
+#define DI_DEFINE_BWD_WIDE(T, WV, NV, NWV, LDW, STW, LDWM, STWM, SGD, LDPAIR, BCAST)  \
+    DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, 1)                                     \
+    DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, 2)                                     \
+    DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, 3)                                     \
+    DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, 4)                                     \
+    DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, 5)                                     \
+    DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, 6)                                     \
+    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 1)                         \
+    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 2)                         \
+    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 3)                         \
+    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 4)                         \
+    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 5)                         \
+    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 6)                         \
+    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 7)                         \
+    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 8)                         \
+    static void di_backward_wide_##T(const T *z, ptrdiff_t ldz, const T *delta,       \
+                                     ptrdiff_t ldd, T *W, ptrdiff_t n, ptrdiff_t B,   \
+                                     ptrdiff_t i0, ptrdiff_t i1, T lr, T *dW,         \
+                                     T *dz, ptrdiff_t ldo) {                          \
+        enum { P2 = 2 * DI_DOT_PAIRS, RB = 6 };                                       \
+        if (dz) {                                                                     \
+            T dots[RB * P2];                                                          \
+            const T *rows[P2];                                                        \
+            const ptrdiff_t n_groups = (B + RB - 1) / RB;                             \
+            for (ptrdiff_t i = i0; i < i1; i += P2) {                                 \
+                const ptrdiff_t nr = i1 - i < P2 ? i1 - i : P2;                       \
+                /* Past the last row: repeat it (its results are not stored). */      \
+                for (ptrdiff_t q = 0; q < P2; q++) rows[q] = W + (i + (q < nr ? q : nr - 1)) * n; \
+                for (ptrdiff_t jb = 0; jb < n; jb += DI_JB) {                         \
+                    const ptrdiff_t len = n - jb < DI_JB ? n - jb : DI_JB;            \
+                    const T *blk[P2];                                                 \
+                    for (ptrdiff_t q = 0; q < P2; q++) blk[q] = rows[q] + jb;         \
+                    for (ptrdiff_t g = 0, r0 = 0; g < n_groups; g++) {                \
+                        const ptrdiff_t R = (B - r0) / (n_groups - g);                \
+                        const T *dl = delta + r0 * ldd + jb;                          \
+                        switch (R) {                                                  \
+                        case 1: di_dztile_##T##_1(blk, dl, ldd, len, dots); break;    \
+                        case 2: di_dztile_##T##_2(blk, dl, ldd, len, dots); break;    \
+                        case 3: di_dztile_##T##_3(blk, dl, ldd, len, dots); break;    \
+                        case 4: di_dztile_##T##_4(blk, dl, ldd, len, dots); break;    \
+                        case 5: di_dztile_##T##_5(blk, dl, ldd, len, dots); break;    \
+                        default: di_dztile_##T##_6(blk, dl, ldd, len, dots); break;   \
+                        }                                                             \
+                        for (ptrdiff_t r = 0; r < R; r++)                             \
+                            for (ptrdiff_t q = 0; q < nr; q++) {                      \
+                                T *o = dz + (r0 + r) * ldo + i + q;                   \
+                                *o = jb == 0 ? dots[r * P2 + q] : *o + dots[r * P2 + q]; \
+                            }                                                         \
+                        r0 += R;                                                      \
+                    }                                                                 \
+                }                                                                     \
+            }                                                                         \
+        }                                                                             \
+        for (ptrdiff_t i = i0; i < i1; i += DI_GROWS) {                               \
+            const ptrdiff_t ri = i1 - i < DI_GROWS ? i1 - i : DI_GROWS;               \
+            for (ptrdiff_t j = 0; j < n; j += 2 * NWV) {                              \
+                const ptrdiff_t ncol = n - j < 2 * NWV ? n - j : 2 * NWV;             \
+                const T *zi = z + i;                                                  \
+                const T *dl = delta + j;                                              \
+                T *w = W + i * n + j, *go = dW ? dW + i * n + j : NULL;               \
+                switch (ri) {                                                         \
+                case 1: di_gtile_##T##_1(zi, ldz, dl, ldd, B, w, n, lr, go, ncol); break; \
+                case 2: di_gtile_##T##_2(zi, ldz, dl, ldd, B, w, n, lr, go, ncol); break; \
+                case 3: di_gtile_##T##_3(zi, ldz, dl, ldd, B, w, n, lr, go, ncol); break; \
+                case 4: di_gtile_##T##_4(zi, ldz, dl, ldd, B, w, n, lr, go, ncol); break; \
+                case 5: di_gtile_##T##_5(zi, ldz, dl, ldd, B, w, n, lr, go, ncol); break; \
+                case 6: di_gtile_##T##_6(zi, ldz, dl, ldd, B, w, n, lr, go, ncol); break; \
+                case 7: di_gtile_##T##_7(zi, ldz, dl, ldd, B, w, n, lr, go, ncol); break; \
+                default: di_gtile_##T##_8(zi, ldz, dl, ldd, B, w, n, lr, go, ncol); break; \
+                }                                                                     \
+            }                                                                         \
+        }                                                                             \
+    }
+DI_DEFINE_BWD_WIDE(float, di_wf, DI_NF, DI_NWF, di_ldw_f, di_stw_f, di_ldwm_f, di_stwm_f, di_sgd_f, di_ldpair_f, di_bcast_half_f)
+DI_DEFINE_BWD_WIDE(double, di_wd, DI_ND, DI_NWD, di_ldw_d, di_stw_d, di_ldwm_d, di_stwm_d, di_sgd_d, di_ldpair_d, di_bcast_half_d)
+#else /* no AVX-512: never called (di_wide_kernels stays 0) */
+#define DI_DEFINE_BWD_WIDE_STUB(T)                                                    \
+    static void di_backward_wide_##T(const T *z, ptrdiff_t ldz, const T *delta,       \
+                                     ptrdiff_t ldd, T *W, ptrdiff_t n, ptrdiff_t B,   \
+                                     ptrdiff_t i0, ptrdiff_t i1, T lr, T *dW,         \
+                                     T *dz, ptrdiff_t ldo) {                          \
+        (void)z; (void)ldz; (void)delta; (void)ldd; (void)W; (void)n; (void)B;        \
+        (void)i0; (void)i1; (void)lr; (void)dW; (void)dz; (void)ldo;                  \
+    }
+DI_DEFINE_BWD_WIDE_STUB(float)
+DI_DEFINE_BWD_WIDE_STUB(double)
+#endif /* DI_WIDE */
 
 #define DI_DEFINE_BACKWARD(T, V, NV, LD, ST)                                          \
     DI_DEFINE_SEG(T, V, NV, LD, ST, 1)                                                \
@@ -661,6 +865,10 @@ DI_DEFINE_FWD_COLS(double, di_vd, DI_ND, di_ld_d, di_st_d)
                                      ptrdiff_t ldd, T *W, ptrdiff_t n, ptrdiff_t B,     \
                                      ptrdiff_t i0, ptrdiff_t i1, T lr, T *dW,           \
                                      T *dz, ptrdiff_t ldo) {                            \
+        if (di_wide_kernels && B >= DI_WIDE_BWD_ROWS) {                                \
+            di_backward_wide_##T(z, ldz, delta, ldd, W, n, B, i0, i1, lr, dW, dz, ldo);  \
+            return;                                                                    \
+        }                                                                              \
         T g_buf[2 * DI_JB];                                                            \
         T dots[2 * DI_BR];                                                             \
         const ptrdiff_t br = dz ? DI_BR_DOTS : DI_BR;                                  \
