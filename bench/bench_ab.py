@@ -15,7 +15,8 @@ bit for bit.
 
 The two files must be builds of the same module (same name, e.g. both
 ``_dense_v4``); they are copied to a temporary directory first, so that a
-rebuild in place does not change what is being timed.
+rebuild in place does not change what is being timed. ``--wide 0,1`` with the
+same file twice times the default kernels against the wide ones (AVX-512).
 """
 
 from __future__ import annotations
@@ -33,8 +34,12 @@ import numpy as np
 from bench_train_step import LR, SIZES, data
 
 
-def load(path: Path, workdir: Path, tag: str):
-    """Import the compiled module at ``path`` under its own name, from a private copy."""
+def load(path: Path, workdir: Path, tag: str, wide: bool | None = None):
+    """Import the compiled module at ``path`` under its own name, from a private copy.
+
+    ``wide``: whether its wide kernels run (AVX-512 builds); None: deepinit's own
+    choice for this CPU.
+    """
     name = path.name.split(".")[0]
     copy = workdir / tag / path.name
     copy.parent.mkdir()
@@ -42,14 +47,15 @@ def load(path: Path, workdir: Path, tag: str):
     spec = importlib.util.spec_from_file_location(f"deepinit._kernels.{name}", copy)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    if hasattr(module, "set_wide_kernels"):  # the kernel choice deepinit makes at import
+    if hasattr(module, "set_wide_kernels"):
         from deepinit._kernels import WIDE_KERNELS
 
-        module.set_wide_kernels(WIDE_KERNELS)
+        module.set_wide_kernels(WIDE_KERNELS if wide is None else wide)
     return module
 
 
-def compare(path_a: Path, path_b: Path, batch: int, threads: int, rounds: int, steps: int | None = None) -> dict:
+def compare(path_a: Path, path_b: Path, batch: int, threads: int, rounds: int, steps: int | None = None,
+            wide: tuple[bool | None, bool | None] = (None, None)) -> dict:
     """Alternate ``rounds`` timed calls of ``steps`` training steps of each build.
 
     Returns
@@ -62,7 +68,7 @@ def compare(path_a: Path, path_b: Path, batch: int, threads: int, rounds: int, s
 
     steps = steps or (100 if batch <= 10 else 10)
     with tempfile.TemporaryDirectory() as tmp:
-        mods = {"a": load(path_a, Path(tmp), "a"), "b": load(path_b, Path(tmp), "b")}
+        mods = {"a": load(path_a, Path(tmp), "a", wide[0]), "b": load(path_b, Path(tmp), "b", wide[1])}
         X, y = data(batch, steps)
         cost, errors = np.empty(steps), np.empty(steps, np.int32)
         nets = {}
@@ -96,10 +102,19 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--wide", metavar="A,B", help="run the wide kernels (1) or not (0) in build A and B, "
+                        "e.g. 0,1 with the same file twice; default: deepinit's choice for this CPU")
     args = parser.parse_args(argv)
+    wide = (None, None)
+    if args.wide:
+        try:
+            wide = tuple(bool(int(x)) for x in args.wide.split(","))
+            assert len(wide) == 2
+        except (ValueError, AssertionError):
+            sys.exit(f"bench_ab: --wide {args.wide!r}: give two flags, e.g. 0,1")
     if args.a.name.split(".")[0] != args.b.name.split(".")[0]:
         sys.exit(f"bench_ab: {args.a.name} and {args.b.name} are different modules; give two builds of one")
-    r = compare(args.a, args.b, args.batch, args.threads, args.rounds)
+    r = compare(args.a, args.b, args.batch, args.threads, args.rounds, wide=wide)
     for key in ("a", "b"):
         print(f"{key}: ms a step, best {r[key].min():.3f}, median {np.median(r[key]):.3f}")
     print(f"batch {args.batch}, {args.threads} threads: median of the per-round ratios a / b = {r['ratio']:.3f}"

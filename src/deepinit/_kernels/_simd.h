@@ -6,16 +6,16 @@
  * The same source compiles for any instruction set. Vectors are 32 bytes on
  * every target (lowered to pairs of SSE registers on baseline x86-64): wider
  * vectors would leave long scalar tails on the paper's 1000-unit layers
- * (1000 = 62 x 16 + 8), and AVX-512 builds still gain its 32 registers. The one
- * exception is the wide forward kernel of AVX-512 builds (64-byte vectors, masked
- * tails), which runs on CPUs with two 512-bit FMA units and gives the same bits.
+ * (1000 = 62 x 16 + 8), and AVX-512 builds still gain its 32 registers. The
+ * exception is the wide kernels of AVX-512 builds (64-byte vectors, masked tails),
+ * which run on CPUs with two 512-bit FMA units and give the same bits.
  *
  * Determinism: every output element is a sum in a fixed order: over i for the
  * forward tile, over the batch rows for the weight gradient, and over fixed
  * lanes (j modulo the vector width, counted from the start of the row) for the
- * back-propagated dot products, combined in a fixed order. The forward's scalar
- * tail rounds each multiply-add as its vector tiles do (DI_MADD). Nothing depends
- * on how work is split between threads.
+ * back-propagated dot products, combined in a fixed order. Scalar tails round
+ * each multiply-add as the vector code does (DI_MADD). Nothing depends on how work
+ * is split between threads.
  */
 #ifndef DEEPINIT_SIMD_H
 #define DEEPINIT_SIMD_H
@@ -40,7 +40,7 @@ DI_INLINE di_vd di_ld_d(const double *p) { di_vd v; memcpy(&v, p, sizeof v); ret
 DI_INLINE void di_st_f(float *p, di_vf v) { memcpy(p, &v, sizeof v); }
 DI_INLINE void di_st_d(double *p, di_vd v) { memcpy(p, &v, sizeof v); }
 
-/* 64-byte vectors, for the wide forward kernel of AVX-512 builds (below). */
+/* 64-byte vectors, for the wide kernels of AVX-512 builds (below). */
 #if defined(__AVX512F__)
 #define DI_WIDE 1
 #include <immintrin.h>
@@ -70,10 +70,11 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, ptrdiff_t n) {
 #define DI_WIDE 0
 #endif
 
-/* a * b + c for the scalar tails of the forward tiles, rounded as the vector
- * tiles round it: once, by an FMA, where the target has FMA (GCC left the scalar
- * loop's multiply-add uncontracted, so a layer's last columns differed from
- * what a vector tile gives), twice where it has none (nor do the vector tiles). */
+/* a * b + c for the scalar tails of the forward and backward kernels, rounded as
+ * their vector code rounds it: once, by an FMA, where the target has FMA (GCC left
+ * the scalar loops' multiply-adds uncontracted, so a layer's last columns differed
+ * from what a vector gives, and the wide kernels could not match them), twice where
+ * it has none (nor does the vector code). */
 #if defined(__FMA__)
 #define DI_MADD(a, b, c) _Generic((c), float: __builtin_fmaf, double: __builtin_fma)((a), (b), (c))
 #else
