@@ -11,6 +11,8 @@ for batches larger than one chunk of rows.
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import numpy_reference as ref
 from deepinit._kernels import WIDE_KERNELS, dense, is_intel
@@ -74,6 +76,33 @@ def test_wide_kernels_give_the_same_bits_as_the_default_kernels(wide, dtype, bat
         assert cost == first[6][1]
         for a, b in zip(deltas, first[6][2]):  # the back-propagated gradients dC/ds
             np.testing.assert_array_equal(a, b, err_msg=str(key))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    widths=st.lists(st.integers(1, 70), min_size=2, max_size=4),
+    batch=st.integers(16, 140),
+    dtype=st.sampled_from(["float32", "float64"]),
+    n_threads=st.integers(1, 3),
+)
+def test_wide_kernels_give_the_same_bits_on_random_shapes(widths, batch, dtype, n_threads):
+    # Any layer widths (1 unit, fewer rows than a tile, every partial vector) and any
+    # batch from the backward's threshold to past one forward chunk of 128 rows.
+    sizes = (*widths, 3)
+    results = []
+    try:
+        for on in (False, True):
+            dense.set_wide_kernels(on)
+            results.append(train_and_forward(dtype, n_threads, batch, sizes=sizes, steps=2))
+    finally:
+        dense.set_wide_kernels(WIDE_KERNELS)
+    (p0, c0, e0, a0, s0, v0, g0), (p1, c1, e1, a1, s1, v1, g1) = results
+    np.testing.assert_array_equal(p0, p1)
+    np.testing.assert_array_equal(c0, c1)
+    np.testing.assert_array_equal(g0[0], g1[0])
+    for x, y in zip(a0 + s0 + g0[2], a1 + s1 + g1[2]):
+        np.testing.assert_array_equal(x, y)
+    assert v0 == v1
 
 
 def test_wide_kernels_match_numpy_on_the_papers_layer_width(wide):
