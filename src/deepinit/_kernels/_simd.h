@@ -52,19 +52,24 @@ DI_INLINE di_wf di_ldw_f(const float *p) { di_wf v; memcpy(&v, p, sizeof v); ret
 DI_INLINE di_wd di_ldw_d(const double *p) { di_wd v; memcpy(&v, p, sizeof v); return v; }
 DI_INLINE void di_stw_f(float *p, di_wf v) { memcpy(p, &v, sizeof v); }
 DI_INLINE void di_stw_d(double *p, di_wd v) { memcpy(p, &v, sizeof v); }
-/* Masked load/store of the first n (1 <= n <= width) lanes: lanes past n are
- * neither read nor written, so a row's tail needs no scalar loop. */
-DI_INLINE di_wf di_ldwm_f(const float *p, ptrdiff_t n) {
-    return (di_wf)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
+/* AVX-512 masks: the first n lanes of a vector of `width` (all for n >= width,
+ * none for n <= 0). Masked loads and stores neither read nor write the other lanes
+ * (nor fault on them), so a row's tail needs no scalar loop, and a tile's partial
+ * vectors no code of their own; with a full mask they cost what plain ones do. */
+DI_INLINE unsigned di_lanes(ptrdiff_t n, ptrdiff_t width) {
+    return n <= 0 ? 0u : n >= width ? (1u << width) - 1 : (1u << n) - 1;
 }
-DI_INLINE di_wd di_ldwm_d(const double *p, ptrdiff_t n) {
-    return (di_wd)_mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1), p);
+DI_INLINE di_wf di_ldwm_f(const float *p, unsigned k) {
+    return (di_wf)_mm512_maskz_loadu_ps((__mmask16)k, p);
 }
-DI_INLINE void di_stwm_f(float *p, di_wf v, ptrdiff_t n) {
-    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v);
+DI_INLINE di_wd di_ldwm_d(const double *p, unsigned k) {
+    return (di_wd)_mm512_maskz_loadu_pd((__mmask8)k, p);
 }
-DI_INLINE void di_stwm_d(double *p, di_wd v, ptrdiff_t n) {
-    _mm512_mask_storeu_pd(p, (__mmask8)((1u << n) - 1), (__m512d)v);
+DI_INLINE void di_stwm_f(float *p, di_wf v, unsigned k) {
+    _mm512_mask_storeu_ps(p, (__mmask16)k, (__m512)v);
+}
+DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
+    _mm512_mask_storeu_pd(p, (__mmask8)k, (__m512d)v);
 }
 #else
 #define DI_WIDE 0
@@ -212,29 +217,19 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, ptrdiff_t n) {
 #ifndef DI_NC_BYTES
 #define DI_NC_BYTES 1024
 #endif
-#define DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, R)                                \
+#define DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, R)                                    \
     /* out[0:R, 0:ncol] (+)= zp-panel @ wp-panel over kc rows; ncol <= 2 NV;     \
      * wp holds kc rows of 2 NV values (zeros past ncol). */                     \
     DI_INLINE void di_ptile_##T##_##R(const T *zp, const T *wp, ptrdiff_t kc,         \
                                       const T *b, T *out, ptrdiff_t ldo,              \
                                       ptrdiff_t ncol) {                               \
+        const unsigned k0 = di_lanes(ncol, NV), k1 = di_lanes(ncol - NV, NV);         \
         V acc[R][2];                                                                  \
-        const ptrdiff_t m = ncol - NV; /* lanes of the second vector */               \
-        if (m == NV)                                                                  \
-            for (int r = 0; r < R; r++) {                                             \
-                acc[r][0] = b ? LD(b) : LD(out + r * ldo);                            \
-                acc[r][1] = b ? LD(b + NV) : LD(out + r * ldo + NV);                  \
-            }                                                                         \
-        else if (m > 0)                                                               \
-            for (int r = 0; r < R; r++) {                                             \
-                acc[r][0] = b ? LD(b) : LD(out + r * ldo);                            \
-                acc[r][1] = b ? LDM(b + NV, m) : LDM(out + r * ldo + NV, m);          \
-            }                                                                         \
-        else                                                                          \
-            for (int r = 0; r < R; r++) {                                             \
-                acc[r][0] = b ? LDM(b, ncol) : LDM(out + r * ldo, ncol);              \
-                acc[r][1] = (V){0};                                                   \
-            }                                                                         \
+        for (int r = 0; r < R; r++) {                                                 \
+            const T *start = b ? b : out + r * ldo;                                   \
+            acc[r][0] = LDM(start, k0);                                               \
+            acc[r][1] = LDM(start + NV, k1);                                          \
+        }                                                                             \
         for (ptrdiff_t i = 0; i < kc; i++) {                                          \
             const V w0 = LD(wp + i * 2 * NV), w1 = LD(wp + i * 2 * NV + NV);          \
             for (int r = 0; r < R; r++) {                                             \
@@ -243,33 +238,25 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, ptrdiff_t n) {
                 acc[r][1] += zr * w1;                                                 \
             }                                                                         \
         }                                                                             \
-        if (m == NV)                                                                  \
-            for (int r = 0; r < R; r++) {                                             \
-                ST(out + r * ldo, acc[r][0]);                                         \
-                ST(out + r * ldo + NV, acc[r][1]);                                    \
-            }                                                                         \
-        else if (m > 0)                                                               \
-            for (int r = 0; r < R; r++) {                                             \
-                ST(out + r * ldo, acc[r][0]);                                         \
-                STM(out + r * ldo + NV, acc[r][1], m);                                \
-            }                                                                         \
-        else                                                                          \
-            for (int r = 0; r < R; r++) STM(out + r * ldo, acc[r][0], ncol);          \
+        for (int r = 0; r < R; r++) {                                                 \
+            STM(out + r * ldo, acc[r][0], k0);                                        \
+            STM(out + r * ldo + NV, acc[r][1], k1);                                   \
+        }                                                                             \
     }
 
 #define DI_DEFINE_FWD_WIDE(T, V, NV, LD, ST, LDM, STM)                                \
-    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 1)                                    \
-    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 2)                                    \
-    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 3)                                    \
-    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 4)                                    \
-    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 5)                                    \
-    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 6)                                    \
-    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 7)                                    \
-    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 8)                                    \
-    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 9)                                    \
-    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 10)                                   \
-    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 11)                                   \
-    DI_DEFINE_PTILE(T, V, NV, LD, ST, LDM, STM, 12)                                   \
+    DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 1)                                        \
+    DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 2)                                        \
+    DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 3)                                        \
+    DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 4)                                        \
+    DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 5)                                        \
+    DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 6)                                        \
+    DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 7)                                        \
+    DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 8)                                        \
+    DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 9)                                        \
+    DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 10)                                       \
+    DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 11)                                       \
+    DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 12)                                       \
     /* out[0:B, j0:j1] = b + z @ W over all n_in rows of W, B <= DI_MC. W is       \
      * packed a block of DI_KC rows x DI_NC columns at a time: whole row segments  \
      * read in order (the weights come from memory, and long sequential runs      \
@@ -305,16 +292,8 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, ptrdiff_t n) {
                     for (ptrdiff_t p = 0; p < n_pan; p++) {                           \
                         T *dst = wp + p * kc * 2 * NV + i * 2 * NV;                   \
                         const ptrdiff_t left = nc - p * 2 * NV;                       \
-                        if (left >= 2 * NV) {                                         \
-                            ST(dst, LD(src + p * 2 * NV));                            \
-                            ST(dst + NV, LD(src + p * 2 * NV + NV));                  \
-                        } else if (left > NV) {                                       \
-                            ST(dst, LD(src + p * 2 * NV));                            \
-                            ST(dst + NV, LDM(src + p * 2 * NV + NV, left - NV));      \
-                        } else {                                                      \
-                            ST(dst, left == NV ? LD(src + p * 2 * NV) : LDM(src + p * 2 * NV, left)); \
-                            ST(dst + NV, (V){0});                                     \
-                        }                                                             \
+                        ST(dst, LDM(src + p * 2 * NV, di_lanes(left, NV)));           \
+                        ST(dst + NV, LDM(src + p * 2 * NV + NV, di_lanes(left - NV, NV))); \
                     }                                                                 \
                 }                                                                     \
                 /* The next block (the next columns, or the next rows) is          \
@@ -360,16 +339,8 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, ptrdiff_t n) {
 DI_DEFINE_FWD_WIDE(float, di_wf, DI_NWF, di_ldw_f, di_stw_f, di_ldwm_f, di_stwm_f)
 DI_DEFINE_FWD_WIDE(double, di_wd, DI_NWD, di_ldw_d, di_stw_d, di_ldwm_d, di_stwm_d)
 #else /* no AVX-512: never called (di_wide_kernels stays 0) */
-#define DI_DEFINE_FWD_WIDE_STUB(T)                                                    \
-    static void di_forward_wide_##T(const T *z, ptrdiff_t ldz, const T *W,            \
-                                    ptrdiff_t ldw, ptrdiff_t n_in, const T *b,        \
-                                    T *out, ptrdiff_t ldo, ptrdiff_t B,               \
-                                    ptrdiff_t j0, ptrdiff_t j1) {                     \
-        (void)z; (void)ldz; (void)W; (void)ldw; (void)n_in; (void)b;                  \
-        (void)out; (void)ldo; (void)B; (void)j0; (void)j1;                            \
-    }
-DI_DEFINE_FWD_WIDE_STUB(float)
-DI_DEFINE_FWD_WIDE_STUB(double)
+#define di_forward_wide_float(...) ((void)0)
+#define di_forward_wide_double(...) ((void)0)
 #endif /* DI_WIDE */
 
 /* Whether di_forward_cols and di_backward_rows take the wide kernels for large
@@ -700,74 +671,50 @@ DI_INLINE di_wd di_bcast_half_d(const double *p) { return (di_wd)_mm512_broadcas
                 dots[r * 2 * P + q] = s + tail;                                       \
             }                                                                         \
     }
-#define DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, RI)                    \
+#define DI_DEFINE_GTILE(T, WV, NWV, LDM, STM, SGD, RI)                                \
     /* Rows i..i+RI of W, columns 0..ncol (<= 2 NWV): g = z[:, i+ii] @ delta,     \
      * then W -= lr g, or dW = g. */                                             \
     DI_INLINE void di_gtile_##T##_##RI(const T *z, ptrdiff_t ldz, const T *delta,     \
                                        ptrdiff_t ldd, ptrdiff_t B, T *w, ptrdiff_t ldw, \
                                        T lr, T *g_out, ptrdiff_t ncol) {              \
+        const unsigned k0 = di_lanes(ncol, NWV), k1 = di_lanes(ncol - NWV, NWV);      \
         WV acc[RI][2];                                                                \
         for (int ii = 0; ii < RI; ii++) { acc[ii][0] = (WV){0}; acc[ii][1] = (WV){0}; } \
-        const ptrdiff_t m = ncol - NWV;                                               \
-        if (m == NWV)                                                                 \
-            for (ptrdiff_t r = 0; r < B; r++) {                                       \
-                const WV d0 = LDW(delta + r * ldd), d1 = LDW(delta + r * ldd + NWV);  \
-                for (int ii = 0; ii < RI; ii++) {                                     \
-                    const T zr = z[r * ldz + ii];                                     \
-                    acc[ii][0] += zr * d0;                                            \
-                    acc[ii][1] += zr * d1;                                            \
-                }                                                                     \
+        for (ptrdiff_t r = 0; r < B; r++) {                                           \
+            const WV d0 = LDM(delta + r * ldd, k0), d1 = LDM(delta + r * ldd + NWV, k1); \
+            for (int ii = 0; ii < RI; ii++) {                                         \
+                const T zr = z[r * ldz + ii];                                         \
+                acc[ii][0] += zr * d0;                                                \
+                acc[ii][1] += zr * d1;                                                \
             }                                                                         \
-        else if (m > 0)                                                               \
-            for (ptrdiff_t r = 0; r < B; r++) {                                       \
-                const WV d0 = LDW(delta + r * ldd), d1 = LDWM(delta + r * ldd + NWV, m); \
-                for (int ii = 0; ii < RI; ii++) {                                     \
-                    const T zr = z[r * ldz + ii];                                     \
-                    acc[ii][0] += zr * d0;                                            \
-                    acc[ii][1] += zr * d1;                                            \
-                }                                                                     \
-            }                                                                         \
-        else                                                                          \
-            for (ptrdiff_t r = 0; r < B; r++) {                                       \
-                const WV d0 = LDWM(delta + r * ldd, ncol);                            \
-                for (int ii = 0; ii < RI; ii++) acc[ii][0] += z[r * ldz + ii] * d0;   \
-            }                                                                         \
+        }                                                                             \
         for (int ii = 0; ii < RI; ii++) {                                             \
-            T *wr = w + ii * ldw, *gr = g_out ? g_out + ii * ldw : NULL;              \
-            if (m == NWV) {                                                           \
-                if (gr) { STW(gr, acc[ii][0]); STW(gr + NWV, acc[ii][1]); }           \
-                else {                                                                \
-                    STW(wr, SGD(LDW(wr), lr, acc[ii][0]));                            \
-                    STW(wr + NWV, SGD(LDW(wr + NWV), lr, acc[ii][1]));                \
-                }                                                                     \
-            } else if (m > 0) {                                                       \
-                if (gr) { STW(gr, acc[ii][0]); STWM(gr + NWV, acc[ii][1], m); }       \
-                else {                                                                \
-                    STW(wr, SGD(LDW(wr), lr, acc[ii][0]));                            \
-                    STWM(wr + NWV, SGD(LDWM(wr + NWV, m), lr, acc[ii][1]), m);        \
-                }                                                                     \
+            T *wr = w + ii * ldw;                                                     \
+            if (g_out) {                                                              \
+                STM(g_out + ii * ldw, acc[ii][0], k0);                                \
+                STM(g_out + ii * ldw + NWV, acc[ii][1], k1);                          \
             } else {                                                                  \
-                if (gr) STWM(gr, acc[ii][0], ncol);                                   \
-                else STWM(wr, SGD(LDWM(wr, ncol), lr, acc[ii][0]), ncol);             \
+                STM(wr, SGD(LDM(wr, k0), lr, acc[ii][0]), k0);                        \
+                STM(wr + NWV, SGD(LDM(wr + NWV, k1), lr, acc[ii][1]), k1);            \
             }                                                                         \
         }                                                                             \
     }
 #define DI_GROWS 8
-#define DI_DEFINE_BWD_WIDE(T, WV, NV, NWV, LDW, STW, LDWM, STWM, SGD, LDPAIR, BCAST)  \
+#define DI_DEFINE_BWD_WIDE(T, WV, NV, NWV, LDWM, STWM, SGD, LDPAIR, BCAST)            \
     DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, 1)                                     \
     DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, 2)                                     \
     DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, 3)                                     \
     DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, 4)                                     \
     DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, 5)                                     \
     DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, 6)                                     \
-    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 1)                         \
-    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 2)                         \
-    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 3)                         \
-    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 4)                         \
-    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 5)                         \
-    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 6)                         \
-    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 7)                         \
-    DI_DEFINE_GTILE(T, WV, NWV, LDW, STW, LDWM, STWM, SGD, 8)                         \
+    DI_DEFINE_GTILE(T, WV, NWV, LDWM, STWM, SGD, 1)                                   \
+    DI_DEFINE_GTILE(T, WV, NWV, LDWM, STWM, SGD, 2)                                   \
+    DI_DEFINE_GTILE(T, WV, NWV, LDWM, STWM, SGD, 3)                                   \
+    DI_DEFINE_GTILE(T, WV, NWV, LDWM, STWM, SGD, 4)                                   \
+    DI_DEFINE_GTILE(T, WV, NWV, LDWM, STWM, SGD, 5)                                   \
+    DI_DEFINE_GTILE(T, WV, NWV, LDWM, STWM, SGD, 6)                                   \
+    DI_DEFINE_GTILE(T, WV, NWV, LDWM, STWM, SGD, 7)                                   \
+    DI_DEFINE_GTILE(T, WV, NWV, LDWM, STWM, SGD, 8)                                   \
     static void di_backward_wide_##T(const T *z, ptrdiff_t ldz, const T *delta,       \
                                      ptrdiff_t ldd, T *W, ptrdiff_t n, ptrdiff_t B,   \
                                      ptrdiff_t i0, ptrdiff_t i1, T lr, T *dW,         \
@@ -826,19 +773,11 @@ DI_INLINE di_wd di_bcast_half_d(const double *p) { return (di_wd)_mm512_broadcas
             }                                                                         \
         }                                                                             \
     }
-DI_DEFINE_BWD_WIDE(float, di_wf, DI_NF, DI_NWF, di_ldw_f, di_stw_f, di_ldwm_f, di_stwm_f, di_sgd_f, di_ldpair_f, di_bcast_half_f)
-DI_DEFINE_BWD_WIDE(double, di_wd, DI_ND, DI_NWD, di_ldw_d, di_stw_d, di_ldwm_d, di_stwm_d, di_sgd_d, di_ldpair_d, di_bcast_half_d)
+DI_DEFINE_BWD_WIDE(float, di_wf, DI_NF, DI_NWF, di_ldwm_f, di_stwm_f, di_sgd_f, di_ldpair_f, di_bcast_half_f)
+DI_DEFINE_BWD_WIDE(double, di_wd, DI_ND, DI_NWD, di_ldwm_d, di_stwm_d, di_sgd_d, di_ldpair_d, di_bcast_half_d)
 #else /* no AVX-512: never called (di_wide_kernels stays 0) */
-#define DI_DEFINE_BWD_WIDE_STUB(T)                                                    \
-    static void di_backward_wide_##T(const T *z, ptrdiff_t ldz, const T *delta,       \
-                                     ptrdiff_t ldd, T *W, ptrdiff_t n, ptrdiff_t B,   \
-                                     ptrdiff_t i0, ptrdiff_t i1, T lr, T *dW,         \
-                                     T *dz, ptrdiff_t ldo) {                          \
-        (void)z; (void)ldz; (void)delta; (void)ldd; (void)W; (void)n; (void)B;        \
-        (void)i0; (void)i1; (void)lr; (void)dW; (void)dz; (void)ldo;                  \
-    }
-DI_DEFINE_BWD_WIDE_STUB(float)
-DI_DEFINE_BWD_WIDE_STUB(double)
+#define di_backward_wide_float(...) ((void)0)
+#define di_backward_wide_double(...) ((void)0)
 #endif /* DI_WIDE */
 
 #define DI_DEFINE_BACKWARD(T, V, NV, LD, ST)                                          \
