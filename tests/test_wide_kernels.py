@@ -6,7 +6,7 @@ they are off. They must never change a result: the same parameters after trainin
 the same gradients, activations and costs, bit for bit, in float32 and float64, for
 any thread count, for layer widths that leave a partial vector (masked lanes) or an
 odd row of W, for rows longer than one 1024-column block of the dot products, and
-for batches larger than one chunk of rows.
+for batches larger than one chunk of rows or than the packed copy of z.
 """
 
 import numpy as np
@@ -55,7 +55,9 @@ def train_and_forward(dtype, n_threads, batch, sizes=SIZES, steps=3):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("batch", [16, 37, 150])  # the threshold, uneven row groups, two chunks
+# The threshold, uneven row groups, two chunks of rows (forward), and more rows than
+# the gradient tiles' packed copy of z holds (DI_ZP_ROWS = 256: z read in place).
+@pytest.mark.parametrize("batch", [16, 37, 150, 300])
 def test_wide_kernels_give_the_same_bits_as_the_default_kernels(wide, dtype, batch):
     results = {}
     for on in (False, True):

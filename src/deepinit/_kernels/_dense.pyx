@@ -47,13 +47,15 @@ COSTS = {
 
 # Work partition: the forward pass splits columns into one range per thread
 # (bounds multiple of COL_ALIGN, the widest micro-kernel tile) and the batch
-# into tiles of BATCH_TILE rows; the backward pass splits the rows of W into
-# blocks of ROW_BLOCK. None of these can change a result (see Determinism
+# into tiles of BATCH_TILE rows (WIDE_BATCH_TILE for the wide kernels where
+# every thread has a column range of its own); the backward pass splits the rows of W
+# into blocks of ROW_BLOCK. None of these can change a result (see Determinism
 # above); they only set the grain of the parallelism.
 cdef enum:
     COL_ALIGN = 16
     ROW_BLOCK = 16
     BATCH_TILE = 32
+    WIDE_BATCH_TILE = 128   # DI_MC in _simd.h
 
 
 # --------------------------------------------------------------------------- #
@@ -75,6 +77,7 @@ cdef extern from "_simd.h" nogil:
                                  double* W, Py_ssize_t n, Py_ssize_t B, Py_ssize_t i0, Py_ssize_t i1,
                                  double lr, double* dW, double* dz, Py_ssize_t ldo)
     int di_set_wide_kernels(int on)
+    int di_wide_kernels
 
 
 cdef void _forward_task(const floating* z, const floating* W, const floating* b,
@@ -109,7 +112,14 @@ cdef void _forward_layer(const floating* z, const floating* W, const floating* b
     # the number of threads.
     cdef Py_ssize_t n_groups = (n_out + COL_ALIGN - 1) // COL_ALIGN
     cdef Py_ssize_t n_col = min(<Py_ssize_t>n_threads, n_groups)
-    cdef Py_ssize_t n_tile = (B + BATCH_TILE - 1) // BATCH_TILE
+    # The wide forward reads and packs all of W once per call: with 32-row tiles,
+    # batch 100 read it 4 times (+11% training step at batch 100 on one thread
+    # with 128-row tiles). It takes long tiles wherever every thread has a column
+    # range of its own; short tiles parallelize narrow layers (the 9-unit output
+    # layer) over the batch. Tiles are split evenly: 100 rows = 1 tile, 150 = 2 x 75.
+    cdef Py_ssize_t tile = (WIDE_BATCH_TILE if di_wide_kernels and n_col >= n_threads
+                            else BATCH_TILE)
+    cdef Py_ssize_t n_tile = (B + tile - 1) // tile
     cdef Py_ssize_t task, cb, tb
     # Column-range major: with static chunks each thread gets whole column ranges
     # (all the batch tiles of one range), so a short last tile never leaves one
@@ -120,7 +130,7 @@ cdef void _forward_layer(const floating* z, const floating* W, const floating* b
         _forward_task(z, W, b, s_out, a_out, B, n_in, n_out,
                       min(cb * n_groups // n_col * COL_ALIGN, n_out),
                       min((cb + 1) * n_groups // n_col * COL_ALIGN, n_out),
-                      tb * BATCH_TILE, min((tb + 1) * BATCH_TILE, B), act)
+                      tb * B // n_tile, (tb + 1) * B // n_tile, act)
 
 
 cdef void _backward_task(const floating* z, floating* W, const floating* delta,
