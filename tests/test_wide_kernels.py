@@ -9,6 +9,10 @@ odd row of W, for rows longer than one 1024-column block of the dot products, an
 for batches larger than one chunk of rows or than the packed copy of z.
 """
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -125,3 +129,21 @@ def test_deepinit_uses_the_wide_kernels_on_intel_only():
     forced = os.environ.get("DEEPINIT_WIDE_KERNELS", "").strip()
     expected = forced == "1" if forced in ("0", "1") else is_intel()
     assert WIDE_KERNELS is expected
+
+
+def test_wide_forward_fits_a_256k_thread_stack():
+    """The wide forward keeps a chunk's buffers on the thread's stack (224 kB for
+    float32, 160 kB for float64): OpenMP threads with OMP_STACKSIZE=256k must run it."""
+    code = (
+        "import numpy as np\n"
+        "from deepinit.network import Network\n"
+        "for dtype in ('float32', 'float64'):\n"
+        "    net = Network((60, 300, 9), 'tanh', dtype=dtype, n_threads=2)\n"
+        "    net.initialize('normalized', seed=0)\n"
+        "    X = np.random.default_rng(0).uniform(0, 1, (300, 60)).astype(dtype)\n"
+        "    net.train_steps(X, np.zeros(300, np.int32), 150, 0.01)\n"
+        "print('trained')\n"
+    )
+    env = {**os.environ, "OMP_STACKSIZE": "256k", "DEEPINIT_WIDE_KERNELS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "trained" in done.stdout, (done.returncode, done.stderr[-2000:])

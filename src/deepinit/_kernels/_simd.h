@@ -191,7 +191,9 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
 /* The wide kernels take batches of DI_WIDE_FWD_ROWS (forward) and DI_WIDE_BWD_ROWS
  * (backward) rows or more: below, the 32-byte kernels, whose 16-row blocks of W
  * stream better, were as fast or faster. The wide forward goes in chunks of at most
- * DI_MC rows: W is read from memory once per chunk. */
+ * DI_MC rows of float (half as many of double): W is read from memory once per
+ * chunk. A chunk's buffers live on the thread's stack, 224 kB (float) or 160 kB
+ * (double), within an OMP_STACKSIZE of 256 kB. */
 #ifndef DI_WIDE_FWD_ROWS
 #define DI_WIDE_FWD_ROWS 32
 #endif
@@ -201,6 +203,7 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
 #ifndef DI_MC
 #define DI_MC 128
 #endif
+#define DI_MC_ROWS(T) ((ptrdiff_t)(DI_MC * sizeof(float) / sizeof(T)))
 #if DI_WIDE
 /* ------------------------------------------------------------------------ */
 /* Wide forward (64-byte vectors). A tile of R batch rows x up to 2 vectors  */
@@ -257,8 +260,9 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
     DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 10)                                       \
     DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 11)                                       \
     DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 12)                                       \
-    /* out[0:B, j0:j1] = b + z @ W over all n_in rows of W, B <= DI_MC, a block   \
-     * of DI_NC columns at a time, W packed DI_KC rows x DI_NC columns at a time:  \
+    /* out[0:B, j0:j1] = b + z @ W over all n_in rows of W, B <= DI_MC_ROWS(T),  \
+     * a block of DI_NC columns at a time, W packed DI_KC rows x DI_NC columns at  \
+     * a time:                                                                    \
      * whole row segments read in order (the weights come from memory, and long   \
      * sequential runs stream best), then served from L1 to every group of batch  \
      * rows. A column block's sums wait between blocks of rows of W in a private  \
@@ -272,9 +276,9 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
                                     T *out, ptrdiff_t ldo, ptrdiff_t B,               \
                                     ptrdiff_t j0, ptrdiff_t j1) {                     \
         enum { NC = DI_NC_BYTES / sizeof(T) };                                        \
-        T zp[DI_MC * DI_KC] __attribute__((aligned(64)));                             \
+        T zp[DI_MC_ROWS(T) * DI_KC] __attribute__((aligned(64)));                     \
         T wp[DI_KC * NC] __attribute__((aligned(64)));                                \
-        T ob[DI_MC * NC] __attribute__((aligned(64)));                                \
+        T ob[DI_MC_ROWS(T) * NC] __attribute__((aligned(64)));                        \
         const ptrdiff_t n_groups = (B + DI_RW - 1) / DI_RW;                           \
         for (ptrdiff_t c0 = j0; c0 < j1; c0 += NC) {                                  \
             const ptrdiff_t nc = j1 - c0 < NC ? j1 - c0 : NC;                         \
@@ -422,7 +426,7 @@ DI_KERNEL int di_set_wide_kernels(int on) { di_wide_kernels = DI_WIDE && on; ret
             return;                                                                   \
         }                                                                             \
         if (di_wide_kernels && B >= DI_WIDE_FWD_ROWS) {                              \
-            for (ptrdiff_t r0 = 0, n_chunks = (B + DI_MC - 1) / DI_MC, c = 0; c < n_chunks; c++) { \
+            for (ptrdiff_t r0 = 0, n_chunks = (B + DI_MC_ROWS(T) - 1) / DI_MC_ROWS(T), c = 0; c < n_chunks; c++) { \
                 const ptrdiff_t nr = (B - r0) / (n_chunks - c);                       \
                 di_forward_wide_##T(z + r0 * ldz, ldz, W, ldw, n_in, b, out + r0 * ldo, ldo, nr, j0, j1); \
                 r0 += nr;                                                             \
