@@ -47,15 +47,14 @@ COSTS = {
 
 # Work partition: the forward pass splits columns into one range per thread
 # (bounds multiple of COL_ALIGN, the widest micro-kernel tile) and the batch
-# into tiles of BATCH_TILE rows (WIDE_BATCH_TILE for the wide kernels where
-# every thread has a column range of its own); the backward pass splits the rows of W
-# into blocks of ROW_BLOCK. None of these can change a result (see Determinism
-# above); they only set the grain of the parallelism.
+# into tiles of BATCH_TILE rows (DI_MC, the wide forward's chunk, for the wide
+# kernels where every thread has a column range of its own); the backward pass
+# splits the rows of W into blocks of ROW_BLOCK. None of these can change a
+# result (see Determinism above); they only set the grain of the parallelism.
 cdef enum:
     COL_ALIGN = 16
     ROW_BLOCK = 16
     BATCH_TILE = 32
-    WIDE_BATCH_TILE = 128   # DI_MC in _simd.h
 
 
 # --------------------------------------------------------------------------- #
@@ -78,6 +77,7 @@ cdef extern from "_simd.h" nogil:
                                  double lr, double* dW, double* dz, Py_ssize_t ldo)
     int di_set_wide_kernels(int on)
     int di_wide_kernels
+    enum: DI_MC   # rows of float a wide forward call reads and packs W once for
 
 
 cdef void _forward_task(const floating* z, const floating* W, const floating* b,
@@ -117,8 +117,7 @@ cdef void _forward_layer(const floating* z, const floating* W, const floating* b
     # with 128-row tiles). It takes long tiles wherever every thread has a column
     # range of its own; short tiles parallelize narrow layers (the 9-unit output
     # layer) over the batch. Tiles are split evenly: 100 rows = 1 tile, 150 = 2 x 75.
-    cdef Py_ssize_t tile = (WIDE_BATCH_TILE if di_wide_kernels and n_col >= n_threads
-                            else BATCH_TILE)
+    cdef Py_ssize_t tile = DI_MC if di_wide_kernels and n_col >= n_threads else BATCH_TILE
     cdef Py_ssize_t n_tile = (B + tile - 1) // tile
     cdef Py_ssize_t task, cb, tb
     # Column-range major: with static chunks each thread gets whole column ranges

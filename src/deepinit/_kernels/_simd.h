@@ -192,8 +192,9 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
  * (backward) rows or more: below, the 32-byte kernels, whose 16-row blocks of W
  * stream better, were as fast or faster. The wide forward goes in chunks of at most
  * DI_MC rows of float (half as many of double): W is read from memory once per
- * chunk. A chunk's buffers live on the thread's stack, 224 kB (float) or 160 kB
- * (double), within an OMP_STACKSIZE of 256 kB. */
+ * chunk (and _dense.pyx gives it tasks of DI_MC rows). A chunk's buffers live on
+ * the thread's stack, 224 kB (float) or 160 kB (double), within an OMP_STACKSIZE
+ * of 256 kB. */
 #ifndef DI_WIDE_FWD_ROWS
 #define DI_WIDE_FWD_ROWS 32
 #endif
