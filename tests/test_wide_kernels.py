@@ -1,8 +1,9 @@
 """The wide (64-byte vector) kernels of AVX-512 builds give the default kernels' bits.
 
 deepinit turns them on at import on Intel CPUs (``deepinit._kernels.WIDE_KERNELS``):
-the forward for batches of 32 rows or more, the backward for 16 or more; elsewhere
-they are off. They must never change a result: the same parameters after training,
+for batches of 4 rows or more (below 32 rows, the forward reads W in place instead
+of packing it, and the backward takes one pass per pair of rows of W instead of
+its two-pass tiles); elsewhere they are off. They must never change a result: the same parameters after training,
 the same gradients, activations and costs, bit for bit, in float32 and float64, for
 any thread count, for layer widths that leave a partial vector (masked lanes) or an
 odd row of W, for rows longer than one 1024-column block of the dot products, and
@@ -59,9 +60,11 @@ def train_and_forward(dtype, n_threads, batch, sizes=SIZES, steps=3):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-# The threshold, uneven row groups, two chunks of rows (forward), and more rows than
-# the gradient tiles' packed copy of z holds (DI_ZP_ROWS = 256: z read in place).
-@pytest.mark.parametrize("batch", [16, 37, 150, 300])
+# Below the few-rows threshold (3), few rows (4; 10 in one pass; 15 in two passes of
+# the backward, three row groups of the forward), the backward's tile threshold
+# (16), uneven row groups, two chunks of rows (forward), and more rows than the
+# gradient tiles' packed copy of z holds (DI_ZP_ROWS = 256: z read in place).
+@pytest.mark.parametrize("batch", [3, 4, 10, 15, 16, 37, 150, 300])
 def test_wide_kernels_give_the_same_bits_as_the_default_kernels(wide, dtype, batch):
     results = {}
     for on in (False, True):
@@ -87,13 +90,13 @@ def test_wide_kernels_give_the_same_bits_as_the_default_kernels(wide, dtype, bat
 @settings(max_examples=30, deadline=None)
 @given(
     widths=st.lists(st.integers(1, 70), min_size=2, max_size=4),
-    batch=st.integers(16, 140),
+    batch=st.integers(1, 140),
     dtype=st.sampled_from(["float32", "float64"]),
     n_threads=st.integers(1, 3),
 )
 def test_wide_kernels_give_the_same_bits_on_random_shapes(widths, batch, dtype, n_threads):
     # Any layer widths (1 unit, fewer rows than a tile, every partial vector) and any
-    # batch from the backward's threshold to past one forward chunk of 128 rows.
+    # batch from 1 row to past one forward chunk of 128 rows.
     sizes = (*widths, 3)
     results = []
     try:
@@ -133,7 +136,8 @@ def test_deepinit_uses_the_wide_kernels_on_intel_only():
 
 def test_wide_forward_fits_a_256k_thread_stack():
     """The wide forward keeps a chunk's buffers on the thread's stack (224 kB for
-    float32, 160 kB for float64): OpenMP threads with OMP_STACKSIZE=256k must run it."""
+    float32, 160 kB for float64; 130 kB below 32 rows): OpenMP threads with
+    OMP_STACKSIZE=256k must run it."""
     code = (
         "import numpy as np\n"
         "from deepinit.network import Network\n"
@@ -141,7 +145,8 @@ def test_wide_forward_fits_a_256k_thread_stack():
         "    net = Network((60, 300, 9), 'tanh', dtype=dtype, n_threads=2)\n"
         "    net.initialize('normalized', seed=0)\n"
         "    X = np.random.default_rng(0).uniform(0, 1, (300, 60)).astype(dtype)\n"
-        "    net.train_steps(X, np.zeros(300, np.int32), 150, 0.01)\n"
+        "    for batch in (10, 150):\n"
+        "        net.train_steps(X, np.zeros(300, np.int32), batch, 0.01)\n"
         "print('trained')\n"
     )
     env = {**os.environ, "OMP_STACKSIZE": "256k", "DEEPINIT_WIDE_KERNELS": "1"}

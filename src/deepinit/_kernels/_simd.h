@@ -195,8 +195,18 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
  * chunk (and _dense.pyx gives it tasks of DI_MC rows). A chunk's buffers live on
  * the thread's stack, 224 kB (float) or 160 kB (double), within an OMP_STACKSIZE
  * of 256 kB. */
+/* Rows of W per block of the forward (the 32-byte kernels and the wide forward
+ * for few rows). */
+#ifndef DI_IB
+#define DI_IB 16
+#endif
 #ifndef DI_WIDE_FWD_ROWS
 #define DI_WIDE_FWD_ROWS 32
+#endif
+/* Below DI_WIDE_FEW_ROWS rows, bound by the weights' memory traffic, the
+ * 32-byte kernels were as fast or faster (batch 1 and 2: 0.86-0.98x wide). */
+#ifndef DI_WIDE_FEW_ROWS
+#define DI_WIDE_FEW_ROWS 4
 #endif
 #ifndef DI_WIDE_BWD_ROWS
 #define DI_WIDE_BWD_ROWS 16
@@ -221,10 +231,18 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
 #ifndef DI_NC_BYTES
 #define DI_NC_BYTES 1024
 #endif
+#ifndef DI_FEW_NC_BYTES
+#define DI_FEW_NC_BYTES 4096
+#endif
 #define DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, R)                                    \
-    /* out[0:R, 0:ncol] (+)= zp-panel @ wp-panel over kc rows; ncol <= 2 NV;     \
-     * wp holds kc rows of 2 NV values (zeros past ncol). */                     \
-    DI_INLINE void di_ptile_##T##_##R(const T *zp, const T *wp, ptrdiff_t kc,         \
+    /* out[0:R, 0:ncol] (+)= zp-panel @ W-panel over kc rows; ncol <= 2 NV. The   \
+     * inputs: zp[r * ldzp + i]; the weights: w[i * ldw + c], either a packed     \
+     * panel (ldw = 2 NV, zeros past ncol) or W in place, whose rows the tile      \
+     * then prefetches DI_PF_ROWS ahead (pf; the tile walks down W in 128-byte    \
+     * pieces a row apart, a pattern the hardware prefetcher follows too late).  \
+     * Always inlined with constant ldzp and pf: each caller gets its own code.  */\
+    DI_INLINE void di_ptile_##T##_##R(const T *zp, ptrdiff_t ldzp, const T *w,        \
+                                      ptrdiff_t ldw, ptrdiff_t kc, int pf,            \
                                       const T *b, T *out, ptrdiff_t ldo,              \
                                       ptrdiff_t ncol) {                               \
         const unsigned k0 = di_lanes(ncol, NV), k1 = di_lanes(ncol - NV, NV);         \
@@ -235,9 +253,13 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
             acc[r][1] = LDM(start + NV, k1);                                          \
         }                                                                             \
         for (ptrdiff_t i = 0; i < kc; i++) {                                          \
-            const V w0 = LD(wp + i * 2 * NV), w1 = LD(wp + i * 2 * NV + NV);          \
+            const V w0 = LDM(w + i * ldw, k0), w1 = LDM(w + i * ldw + NV, k1);        \
+            if (pf) {                                                                 \
+                __builtin_prefetch(w + (i + DI_PF_ROWS) * ldw, 0, 2);                 \
+                __builtin_prefetch(w + (i + DI_PF_ROWS) * ldw + 2 * NV - 1, 0, 2);    \
+            }                                                                         \
             for (int r = 0; r < R; r++) {                                             \
-                const T zr = zp[r * DI_KC + i];                                       \
+                const T zr = zp[r * ldzp + i];                                        \
                 acc[r][0] += zr * w0;                                                 \
                 acc[r][1] += zr * w1;                                                 \
             }                                                                         \
@@ -261,6 +283,25 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
     DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 10)                                       \
     DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 11)                                       \
     DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 12)                                       \
+    /* The tile of R rows (1 to DI_RW).                                           */\
+    DI_INLINE void di_ptile_##T(ptrdiff_t R, const T *zp, ptrdiff_t ldzp, const T *w,  \
+                                ptrdiff_t ldw, ptrdiff_t kc, int pf, const T *b,      \
+                                T *out, ptrdiff_t ldo, ptrdiff_t ncol) {              \
+        switch (R) {                                                                  \
+        case 1: di_ptile_##T##_1(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
+        case 2: di_ptile_##T##_2(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
+        case 3: di_ptile_##T##_3(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
+        case 4: di_ptile_##T##_4(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
+        case 5: di_ptile_##T##_5(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
+        case 6: di_ptile_##T##_6(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
+        case 7: di_ptile_##T##_7(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
+        case 8: di_ptile_##T##_8(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
+        case 9: di_ptile_##T##_9(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
+        case 10: di_ptile_##T##_10(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
+        case 11: di_ptile_##T##_11(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
+        default: di_ptile_##T##_12(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
+        }                                                                             \
+    }                                                                                 \
     /* out[0:B, j0:j1] = b + z @ W over all n_in rows of W, B <= DI_MC_ROWS(T),  \
      * a block of DI_NC columns at a time, W packed DI_KC rows x DI_NC columns at  \
      * a time:                                                                    \
@@ -272,7 +313,7 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
      * their prefetchers) made a thread's 496 columns of a 1000 x 1000 layer at   \
      * batch 100 take 1.8-1.9 ms on 2 threads against 1.2-1.55 ms with an output \
      * of its own (C harness).                                                */ \
-    static void di_forward_wide_##T(const T *z, ptrdiff_t ldz, const T *W,            \
+    static __attribute__((noinline)) void di_forward_wide_##T(const T *z, ptrdiff_t ldz, const T *W, \
                                     ptrdiff_t ldw, ptrdiff_t n_in, const T *b,        \
                                     T *out, ptrdiff_t ldo, ptrdiff_t B,               \
                                     ptrdiff_t j0, ptrdiff_t j1) {                     \
@@ -336,20 +377,7 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
                         }                                                             \
                         const T *zg = zp + r0 * DI_KC;                                \
                         T *og = ob + r0 * NC + p * 2 * NV;                            \
-                        switch (R) {                                                  \
-                        case 1: di_ptile_##T##_1(zg, wpp, kc, bj, og, NC, ncol); break;   \
-                        case 2: di_ptile_##T##_2(zg, wpp, kc, bj, og, NC, ncol); break;   \
-                        case 3: di_ptile_##T##_3(zg, wpp, kc, bj, og, NC, ncol); break;   \
-                        case 4: di_ptile_##T##_4(zg, wpp, kc, bj, og, NC, ncol); break;   \
-                        case 5: di_ptile_##T##_5(zg, wpp, kc, bj, og, NC, ncol); break;   \
-                        case 6: di_ptile_##T##_6(zg, wpp, kc, bj, og, NC, ncol); break;   \
-                        case 7: di_ptile_##T##_7(zg, wpp, kc, bj, og, NC, ncol); break;   \
-                        case 8: di_ptile_##T##_8(zg, wpp, kc, bj, og, NC, ncol); break;   \
-                        case 9: di_ptile_##T##_9(zg, wpp, kc, bj, og, NC, ncol); break;   \
-                        case 10: di_ptile_##T##_10(zg, wpp, kc, bj, og, NC, ncol); break; \
-                        case 11: di_ptile_##T##_11(zg, wpp, kc, bj, og, NC, ncol); break; \
-                        default: di_ptile_##T##_12(zg, wpp, kc, bj, og, NC, ncol); break; \
-                        }                                                             \
+                        di_ptile_##T(R, zg, DI_KC, wpp, 2 * NV, kc, 0, bj, og, NC, ncol); \
                         r0 += R;                                                      \
                     }                                                                 \
                 }                                                                     \
@@ -358,12 +386,50 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
                 for (ptrdiff_t q = 0; q < nc; q += NV)                                \
                     STM(out + r * ldo + c0 + q, LDM(ob + r * NC + q, di_lanes(nc - q, NV)), di_lanes(nc - q, NV)); \
         }                                                                             \
+    }                                                                                 \
+    /* out[0:B, j0:j1] = b + z @ W for B < DI_WIDE_FWD_ROWS: W read in place (a    \
+     * packed copy costs a pass over W that so few rows cannot repay), in blocks   \
+     * of DI_IB rows over chunks of up to DI_FEW_NC_BYTES of columns (a thread's    \
+     * whole range on the paper's layers: row segments of 4 kB, in the order the  \
+     * hardware prefetcher follows; 1 kB chunks were 20-25% slower at batch 10),  \
+     * partial sums in a private buffer between blocks. Every row group reads     \
+     * the block of W in turn (from L1 or L2 after the first).                 */ \
+    static __attribute__((noinline)) void di_forward_wide_few_##T(                    \
+            const T *z, ptrdiff_t ldz, const T *W, ptrdiff_t ldw, ptrdiff_t n_in,     \
+            const T *b, T *out, ptrdiff_t ldo, ptrdiff_t B, ptrdiff_t j0, ptrdiff_t j1) { \
+        enum { NC = DI_FEW_NC_BYTES / sizeof(T) };                                    \
+        T zp[DI_WIDE_FWD_ROWS * DI_IB] __attribute__((aligned(64)));                  \
+        T ob[DI_WIDE_FWD_ROWS * NC] __attribute__((aligned(64)));                     \
+        const ptrdiff_t n_groups = (B + DI_RW - 1) / DI_RW;                           \
+        for (ptrdiff_t c0 = j0; c0 < j1; c0 += NC) {                                  \
+            const ptrdiff_t nc = j1 - c0 < NC ? j1 - c0 : NC;                         \
+            for (ptrdiff_t i0 = 0; i0 < n_in; i0 += DI_IB) {                          \
+                const ptrdiff_t ni = n_in - i0 < DI_IB ? n_in - i0 : DI_IB;           \
+                for (ptrdiff_t r = 0; r < B; r++)                                     \
+                    for (ptrdiff_t i = 0; i < ni; i += NV)                            \
+                        STM(zp + r * DI_IB + i, LDM(z + r * ldz + i0 + i, di_lanes(ni - i, NV)), di_lanes(ni - i, NV)); \
+                for (ptrdiff_t p = 0; p < nc; p += 2 * NV) {                          \
+                    const ptrdiff_t ncol = nc - p < 2 * NV ? nc - p : 2 * NV;         \
+                    const T *bj = i0 == 0 ? b + c0 + p : NULL;                        \
+                    for (ptrdiff_t g = 0, r0 = 0; g < n_groups; g++) {                \
+                        const ptrdiff_t R = (B - r0) / (n_groups - g);                \
+                        di_ptile_##T(R, zp + r0 * DI_IB, DI_IB, W + i0 * ldw + c0 + p, ldw, ni, 1, \
+                                     bj, ob + r0 * NC + p, NC, ncol);                  \
+                        r0 += R;                                                      \
+                    }                                                                 \
+                }                                                                     \
+            }                                                                         \
+            for (ptrdiff_t r = 0; r < B; r++)                                         \
+                memcpy(out + r * ldo + c0, ob + r * NC, (size_t)nc * sizeof(T));     \
+        }                                                                             \
     }
 DI_DEFINE_FWD_WIDE(float, di_wf, DI_NWF, di_ldw_f, di_stw_f, di_ldwm_f, di_stwm_f)
 DI_DEFINE_FWD_WIDE(double, di_wd, DI_NWD, di_ldw_d, di_stw_d, di_ldwm_d, di_stwm_d)
 #else /* no AVX-512: never called (di_wide_kernels stays 0) */
 #define di_forward_wide_float(...) ((void)0)
 #define di_forward_wide_double(...) ((void)0)
+#define di_forward_wide_few_float(...) ((void)0)
+#define di_forward_wide_few_double(...) ((void)0)
 #endif /* DI_WIDE */
 
 /* Whether di_forward_cols and di_backward_rows take the wide kernels for large
@@ -375,9 +441,6 @@ static int di_wide_kernels = 0;
 /* Returns whether the wide kernels are now in use (never without AVX-512). */
 DI_KERNEL int di_set_wide_kernels(int on) { di_wide_kernels = DI_WIDE && on; return di_wide_kernels; }
 
-#ifndef DI_IB
-#define DI_IB 16
-#endif
 /* The forward over columns j0..j1 goes in chunks of DI_OB_BYTES of columns and
  * DI_OB_ROWS batch rows. W is walked in blocks of DI_IB rows, each row segment read
  * as one sequential run (prefetch-friendly); the partial sums wait between blocks
@@ -415,25 +478,15 @@ DI_KERNEL int di_set_wide_kernels(int on) { di_wide_kernels = DI_WIDE && on; ret
                                  i0 == 0 ? b : NULL, out, ldo, B, j0, j1);            \
         }                                                                             \
     }                                                                                 \
-    DI_KERNEL void di_forward_cols_##T(const T *z, ptrdiff_t ldz, const T *W,         \
-                                       ptrdiff_t ldw, ptrdiff_t n_in, const T *b,     \
-                                       T *out, ptrdiff_t ldo, ptrdiff_t B,            \
-                                       ptrdiff_t j0, ptrdiff_t j1) {                  \
+    /* The 32-byte kernels over chunks of columns (see above). Each path of       \
+     * di_forward_cols is a function of its own, with its own stack buffers: a     \
+     * worker thread's stack holds one path's at a time.                          */\
+    static __attribute__((noinline)) void di_forward_chunks_##T(                      \
+            const T *z, ptrdiff_t ldz, const T *W, ptrdiff_t ldw, ptrdiff_t n_in,     \
+            const T *b, T *out, ptrdiff_t ldo, ptrdiff_t B, ptrdiff_t j0, ptrdiff_t j1) { \
         enum { OBC = DI_OB_BYTES / sizeof(T) };                                       \
         T zp[DI_OB_ROWS * DI_IB];                                                     \
         T ob[DI_OB_ROWS * OBC];                                                       \
-        if (B <= DI_STREAM_ROWS && j1 - j0 > 2 * OBC) {                               \
-            di_forward_stream_##T(z, ldz, W, ldw, n_in, b, out, ldo, B, j0, j1);      \
-            return;                                                                   \
-        }                                                                             \
-        if (di_wide_kernels && B >= DI_WIDE_FWD_ROWS) {                              \
-            for (ptrdiff_t r0 = 0, n_chunks = (B + DI_MC_ROWS(T) - 1) / DI_MC_ROWS(T), c = 0; c < n_chunks; c++) { \
-                const ptrdiff_t nr = (B - r0) / (n_chunks - c);                       \
-                di_forward_wide_##T(z + r0 * ldz, ldz, W, ldw, n_in, b, out + r0 * ldo, ldo, nr, j0, j1); \
-                r0 += nr;                                                             \
-            }                                                                         \
-            return;                                                                   \
-        }                                                                             \
         for (ptrdiff_t r0 = 0; r0 < B; r0 += DI_OB_ROWS) {                            \
             const ptrdiff_t nr = B - r0 < DI_OB_ROWS ? B - r0 : DI_OB_ROWS;           \
             for (ptrdiff_t c0 = j0; c0 < j1; c0 += OBC) {                             \
@@ -454,6 +507,24 @@ DI_KERNEL int di_set_wide_kernels(int on) { di_wide_kernels = DI_WIDE && on; ret
                 for (ptrdiff_t r = 0; r < nr; r++)                                    \
                     memcpy(out + (r0 + r) * ldo + c0, ob + r * OBC, (size_t)nc * sizeof(T)); \
             }                                                                         \
+        }                                                                             \
+    }                                                                               \
+    DI_KERNEL void di_forward_cols_##T(const T *z, ptrdiff_t ldz, const T *W,         \
+                                       ptrdiff_t ldw, ptrdiff_t n_in, const T *b,     \
+                                       T *out, ptrdiff_t ldo, ptrdiff_t B,            \
+                                       ptrdiff_t j0, ptrdiff_t j1) {                  \
+        if (B <= DI_STREAM_ROWS && j1 - j0 > 2 * (ptrdiff_t)(DI_OB_BYTES / sizeof(T))) { \
+            di_forward_stream_##T(z, ldz, W, ldw, n_in, b, out, ldo, B, j0, j1);      \
+        } else if (di_wide_kernels && B >= DI_WIDE_FWD_ROWS) {                        \
+            for (ptrdiff_t r0 = 0, n_chunks = (B + DI_MC_ROWS(T) - 1) / DI_MC_ROWS(T), c = 0; c < n_chunks; c++) { \
+                const ptrdiff_t nr = (B - r0) / (n_chunks - c);                       \
+                di_forward_wide_##T(z + r0 * ldz, ldz, W, ldw, n_in, b, out + r0 * ldo, ldo, nr, j0, j1); \
+                r0 += nr;                                                             \
+            }                                                                         \
+        } else if (di_wide_kernels && B >= DI_WIDE_FEW_ROWS) {                        \
+            di_forward_wide_few_##T(z, ldz, W, ldw, n_in, b, out, ldo, B, j0, j1);    \
+        } else {                                                                      \
+            di_forward_chunks_##T(z, ldz, W, ldw, n_in, b, out, ldo, B, j0, j1);      \
         }                                                                             \
     }
 DI_DEFINE_FWD(float, di_vf, DI_NF, di_ld_f, di_st_f)
@@ -699,6 +770,135 @@ DI_INLINE void di_pairsums_d(const di_wd a[8], double out[16]) {
         out[s] = sum;
     }
 }
+/* The two halves of a pair vector to two rows. */
+DI_INLINE void di_sthalves_f(float *lo, float *hi, di_wf v) {
+    _mm256_storeu_ps(lo, _mm512_castps512_ps256((__m512)v));
+    _mm256_storeu_ps(hi, _mm512_extractf32x8_ps((__m512)v, 1));
+}
+DI_INLINE void di_sthalves_d(double *lo, double *hi, di_wd v) {
+    _mm256_storeu_pd(lo, _mm512_castpd512_pd256((__m512d)v));
+    _mm256_storeu_pd(hi, _mm512_extractf64x4_pd((__m512d)v, 1));
+}
+/* Wide backward for few rows (B < DI_WIDE_BWD_ROWS, with dots): di_seg2's one   */
+/* pass over rows i and i + 1 of W, on pair vectors [row i | row i + 1] of the    */
+/* 32-byte kernel's lanes: the dot accumulators of a batch row, its delta         */
+/* (broadcast to both halves), z's values [z[r, i] | z[r, i + 1]] and g are one    */
+/* 64-byte vector each, so that all of batch 10 fits the registers in one pass   */
+/* (di_seg2 takes two passes of 5 and reads each row twice). Each g is a chain  */
+/* of R multiply-adds, in order over the batch: DI_SEGW_J pair vectors (32       */
+/* columns) at a time keep enough of them in flight (one at a time: 0.9x). The  */
+/* same sums in the same order as di_seg2: the same bits.                       */
+#define DI_SEGW_J 4
+#define DI_DEFINE_SEGW(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, SGD, STHALVES, R)           \
+    /* Columns j .. j + nj NV of both rows (nj a constant where inlined). */           \
+    DI_INLINE void di_segw_cols_##T##_##R(const int nj, ptrdiff_t j, const T *delta,   \
+                                          ptrdiff_t ldd, const T *w, const T *w1, T lr, \
+                                          const T *g_buf, const T *g_buf1, T *o0, T *o1, \
+                                          int first, int update, WV *acc, const WV *zz) { \
+        WV wp[DI_SEGW_J], g[DI_SEGW_J];                                                \
+        for (int u = 0; u < nj; u++) {                                                 \
+            wp[u] = LDPAIR(w + j + u * NV, w1 + j + u * NV);                           \
+            g[u] = first ? (WV){0} : LDPAIR(g_buf + j + u * NV, g_buf1 + j + u * NV);  \
+        }                                                                              \
+        if (first)                                                                     \
+            for (int u = 0; u < nj * NV; u += 64 / (int)sizeof(T)) {                   \
+                __builtin_prefetch(w + DI_PF_BWD + j + u, 1, 3);                       \
+                __builtin_prefetch(w1 + DI_PF_BWD + j + u, 1, 3);                      \
+            }                                                                          \
+        for (int r = 0; r < R; r++)                                                    \
+            for (int u = 0; u < nj; u++) {                                             \
+                const WV d = BCAST(delta + r * ldd + j + u * NV);                      \
+                acc[r] += d * wp[u];                                                   \
+                g[u] += zz[r] * d;                                                     \
+            }                                                                          \
+        for (int u = 0; u < nj; u++)                                                   \
+            STHALVES(o0 + j + u * NV, o1 + j + u * NV, update ? SGD(wp[u], lr, g[u]) : g[u]); \
+    }                                                                                  \
+    DI_INLINE void di_segw_##T##_##R(const T *zc, ptrdiff_t ldz, const T *delta,       \
+                                     ptrdiff_t ldd, T *w, ptrdiff_t ldw, ptrdiff_t len, \
+                                     T lr, T *g_buf, T *g_out, ptrdiff_t ldg,          \
+                                     int first, int last, T *dots) {                   \
+        WV acc[R], zz[R];                                                              \
+        T tail0[R], tail1[R];                                                          \
+        T *w1 = w + ldw, *g_buf1 = g_buf + DI_JB, *g_out1 = g_out ? g_out + ldg : NULL; \
+        /* g goes to g_buf (more rows to come), to g_out, or updates W.          */  \
+        T *o0 = !last ? g_buf : g_out ? g_out : w;                                     \
+        T *o1 = !last ? g_buf1 : g_out ? g_out1 : w1;                                  \
+        const int update = last && !g_out;                                             \
+        for (int r = 0; r < R; r++) {                                                  \
+            acc[r] = (WV){0};                                                          \
+            tail0[r] = 0;                                                              \
+            tail1[r] = 0;                                                              \
+            for (int k = 0; k < NV; k++) {                                             \
+                zz[r][k] = zc[r * ldz];                                                \
+                zz[r][NV + k] = zc[r * ldz + 1];                                       \
+            }                                                                          \
+        }                                                                              \
+        const ptrdiff_t n_vec = len - len % NV;                                        \
+        ptrdiff_t j = 0;                                                               \
+        for (; j + DI_SEGW_J * NV <= n_vec; j += DI_SEGW_J * NV)                       \
+            di_segw_cols_##T##_##R(DI_SEGW_J, j, delta, ldd, w, w1, lr, g_buf, g_buf1, \
+                                   o0, o1, first, update, acc, zz);                    \
+        for (; j < n_vec; j += NV)                                                     \
+            di_segw_cols_##T##_##R(1, j, delta, ldd, w, w1, lr, g_buf, g_buf1,         \
+                                   o0, o1, first, update, acc, zz);                    \
+        for (j = n_vec; j < len; j++) {                                                \
+            const T wj0 = w[j], wj1 = w1[j];                                           \
+            T g0 = first ? 0 : g_buf[j], g1 = first ? 0 : g_buf1[j];                   \
+            for (int r = 0; r < R; r++) {                                              \
+                const T d = delta[r * ldd + j];                                        \
+                tail0[r] = DI_MADD(d, wj0, tail0[r]);                                  \
+                tail1[r] = DI_MADD(d, wj1, tail1[r]);                                  \
+                g0 = DI_MADD(zc[r * ldz], d, g0);                                      \
+                g1 = DI_MADD(zc[r * ldz + 1], d, g1);                                  \
+            }                                                                          \
+            o0[j] = update ? DI_MADD(-lr, g0, wj0) : g0;                               \
+            o1[j] = update ? DI_MADD(-lr, g1, wj1) : g1;                               \
+        }                                                                              \
+        /* Lane sums, 8 batch rows (16 dot products) at a time. */                    \
+        for (int r0 = 0; r0 < R; r0 += 8) {                                            \
+            WV a[8];                                                                   \
+            T sums[16];                                                                \
+            for (int k = 0; k < 8; k++) a[k] = r0 + k < R ? acc[r0 + k] : (WV){0};     \
+            PAIRSUMS(a, sums);                                                         \
+            for (int k = 0; k < 8 && r0 + k < R; k++) {                                \
+                const int s = k < 4 ? k : 4 + k; /* row i's; row i + 1's is s + 4 */   \
+                dots[r0 + k] = sums[s] + tail0[r0 + k];                                \
+                dots[DI_BR + r0 + k] = sums[s + 4] + tail1[r0 + k];                    \
+            }                                                                          \
+        }                                                                              \
+    }
+#define DI_DEFINE_SEGWS(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, SGD, STHALVES)            \
+    DI_DEFINE_SEGW(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, SGD, STHALVES, 1)              \
+    DI_DEFINE_SEGW(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, SGD, STHALVES, 2)              \
+    DI_DEFINE_SEGW(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, SGD, STHALVES, 3)              \
+    DI_DEFINE_SEGW(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, SGD, STHALVES, 4)              \
+    DI_DEFINE_SEGW(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, SGD, STHALVES, 5)              \
+    DI_DEFINE_SEGW(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, SGD, STHALVES, 6)              \
+    DI_DEFINE_SEGW(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, SGD, STHALVES, 7)              \
+    DI_DEFINE_SEGW(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, SGD, STHALVES, 8)              \
+    DI_DEFINE_SEGW(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, SGD, STHALVES, 9)              \
+    DI_DEFINE_SEGW(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, SGD, STHALVES, 10)             \
+    DI_INLINE void di_segw_##T(ptrdiff_t R, const T *zc, ptrdiff_t ldz, const T *delta, \
+                               ptrdiff_t ldd, T *w, ptrdiff_t ldw, ptrdiff_t len, T lr, \
+                               T *g_buf, T *g_out, ptrdiff_t ldg, int first, int last, \
+                               T *dots) {                                              \
+        switch (R) {                                                                   \
+        case 1: di_segw_##T##_1(zc, ldz, delta, ldd, w, ldw, len, lr, g_buf, g_out, ldg, first, last, dots); break; \
+        case 2: di_segw_##T##_2(zc, ldz, delta, ldd, w, ldw, len, lr, g_buf, g_out, ldg, first, last, dots); break; \
+        case 3: di_segw_##T##_3(zc, ldz, delta, ldd, w, ldw, len, lr, g_buf, g_out, ldg, first, last, dots); break; \
+        case 4: di_segw_##T##_4(zc, ldz, delta, ldd, w, ldw, len, lr, g_buf, g_out, ldg, first, last, dots); break; \
+        case 5: di_segw_##T##_5(zc, ldz, delta, ldd, w, ldw, len, lr, g_buf, g_out, ldg, first, last, dots); break; \
+        case 6: di_segw_##T##_6(zc, ldz, delta, ldd, w, ldw, len, lr, g_buf, g_out, ldg, first, last, dots); break; \
+        case 7: di_segw_##T##_7(zc, ldz, delta, ldd, w, ldw, len, lr, g_buf, g_out, ldg, first, last, dots); break; \
+        case 8: di_segw_##T##_8(zc, ldz, delta, ldd, w, ldw, len, lr, g_buf, g_out, ldg, first, last, dots); break; \
+        case 9: di_segw_##T##_9(zc, ldz, delta, ldd, w, ldw, len, lr, g_buf, g_out, ldg, first, last, dots); break; \
+        default: di_segw_##T##_10(zc, ldz, delta, ldd, w, ldw, len, lr, g_buf, g_out, ldg, first, last, dots); break; \
+        }                                                                              \
+    }
+DI_DEFINE_SEGWS(float, di_wf, DI_NF, di_ldpair_f, di_bcast_half_f, di_pairsums_f, di_sgd_f, di_sthalves_f)
+DI_DEFINE_SEGWS(double, di_wd, DI_ND, di_ldpair_d, di_bcast_half_d, di_pairsums_d, di_sgd_d, di_sthalves_d)
+
 #define DI_DOT_PAIRS 4
 #define DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, R)                       \
     /* dots[r * 2P + q] (+)= delta[r, 0:len] . rows[q][0:len], q < 2P rows.     */ \
@@ -858,6 +1058,8 @@ DI_DEFINE_BWD_WIDE(double, di_wd, DI_ND, DI_NWD, di_ldwm_d, di_stwm_d, di_sgd_d,
 #else /* no AVX-512: never called (di_wide_kernels stays 0) */
 #define di_backward_wide_float(...) ((void)0)
 #define di_backward_wide_double(...) ((void)0)
+#define di_segw_float(...) ((void)0)
+#define di_segw_double(...) ((void)0)
 #endif /* DI_WIDE */
 
 #define DI_DEFINE_BACKWARD(T, V, NV, LD, ST)                                          \
@@ -891,7 +1093,9 @@ DI_DEFINE_BWD_WIDE(double, di_wd, DI_ND, DI_NWD, di_ldwm_d, di_stwm_d, di_sgd_d,
         }                                                                              \
         T g_buf[2 * DI_JB];                                                            \
         T dots[2 * DI_BR];                                                             \
-        const ptrdiff_t br = dz ? DI_BR_DOTS : DI_BR;                                  \
+        /* Passes of DI_BR rows in the wide kernels' one pass per row pair.      */  \
+        const int wide_few = di_wide_kernels && B >= DI_WIDE_FEW_ROWS;                 \
+        const ptrdiff_t br = dz && !wide_few ? DI_BR_DOTS : DI_BR;                     \
         for (ptrdiff_t jb = 0; jb < n; jb += DI_JB) {                                  \
             const ptrdiff_t len = n - jb < DI_JB ? n - jb : DI_JB;                     \
             for (ptrdiff_t i = i0; i < i1; ) {                                         \
@@ -904,7 +1108,9 @@ DI_DEFINE_BWD_WIDE(double, di_wd, DI_ND, DI_NWD, di_ldwm_d, di_stwm_d, di_sgd_d,
                     const T *zc = z + r0 * ldz + i;                                    \
                     const T *dl = delta + r0 * ldd + jb;                               \
                     const int want = dz != NULL;                                       \
-                    if (pair) switch (rows) {                                          \
+                    if (pair && want && wide_few)                                      \
+                        di_segw_##T(rows, zc, ldz, dl, ldd, w, n, len, lr, g_buf, g_out, n, first, last, dots); \
+                    else if (pair) switch (rows) {                                     \
                     case 1: di_seg2_##T##_1(zc, ldz, dl, ldd, w, n, len, lr, g_buf, g_out, n, first, last, dots, want); break;\
                     case 2: di_seg2_##T##_2(zc, ldz, dl, ldd, w, n, len, lr, g_buf, g_out, n, first, last, dots, want); break;\
                     case 3: di_seg2_##T##_3(zc, ldz, dl, ldd, w, n, len, lr, g_buf, g_out, n, first, last, dots, want); break;\
