@@ -805,7 +805,11 @@ DI_INLINE void di_sthalves_d(double *lo, double *hi, di_wd v) {
                 __builtin_prefetch(w + DI_PF_BWD + j + u, 1, 3);                       \
                 __builtin_prefetch(w1 + DI_PF_BWD + j + u, 1, 3);                      \
             }                                                                          \
+        /* Fully unrolled (GCC's default limits left 40 steps in a loop, its     \
+         * vectors on the stack: half the speed).                               */  \
+        _Pragma("GCC unroll 16")                                                       \
         for (int r = 0; r < R; r++)                                                    \
+            _Pragma("GCC unroll 16")                                                   \
             for (int u = 0; u < nj; u++) {                                             \
                 const WV d = BCAST(delta + r * ldd + j + u * NV);                      \
                 acc[r] += d * wp[u];                                                   \
