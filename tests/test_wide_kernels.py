@@ -1,11 +1,11 @@
 """The wide (64-byte vector) kernels of AVX-512 builds give the default kernels' bits.
 
 deepinit turns them on at import on Intel CPUs (``deepinit._kernels.WIDE_KERNELS``):
-for batches of 4 rows or more (below 32 rows, the forward reads W in place instead
-of packing it, and the backward takes one pass per pair of rows of W instead of
-its two-pass tiles); elsewhere they are off. They must never change a result: the same parameters after training,
-the same gradients, activations and costs, bit for bit, in float32 and float64, for
-any thread count, for layer widths that leave a partial vector (masked lanes) or an
+for batches of 4 rows or more (below 48 rows the forward reads W in place instead
+of packing it, below 16 the backward takes one pass per pair of rows of W instead
+of its two-pass tiles); elsewhere they are off. They must never change a result:
+the same parameters after training, the same gradients, activations and costs, bit
+for bit, in float32 and float64, for any thread count, for layer widths that leave a partial vector (masked lanes) or an
 odd row of W, for rows longer than one 1024-column block of the dot products, and
 for batches larger than one chunk of rows or than the packed copy of z.
 """
@@ -61,10 +61,11 @@ def train_and_forward(dtype, n_threads, batch, sizes=SIZES, steps=3):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 # Below the few-rows threshold (3), few rows (4; 10 in one pass; 15 in two passes of
-# the backward, three row groups of the forward), the backward's tile threshold
-# (16), uneven row groups, two chunks of rows (forward), and more rows than the
-# gradient tiles' packed copy of z holds (DI_ZP_ROWS = 256: z read in place).
-@pytest.mark.parametrize("batch", [3, 4, 10, 15, 16, 37, 150, 300])
+# the backward, two row groups of the forward), the backward's tile threshold (16),
+# four row groups of the in-place forward (47), the packed forward's threshold (48),
+# two chunks of rows (packed forward), and more rows than the gradient tiles' packed
+# copy of z holds (DI_ZP_ROWS = 256: z read in place).
+@pytest.mark.parametrize("batch", [3, 4, 10, 15, 16, 47, 48, 150, 300])
 def test_wide_kernels_give_the_same_bits_as_the_default_kernels(wide, dtype, batch):
     results = {}
     for on in (False, True):
@@ -136,7 +137,7 @@ def test_deepinit_uses_the_wide_kernels_on_intel_only():
 
 def test_wide_forward_fits_a_256k_thread_stack():
     """The wide forward keeps a chunk's buffers on the thread's stack (224 kB for
-    float32, 160 kB for float64; 130 kB below 32 rows): OpenMP threads with
+    float32, 160 kB for float64; 195-198 kB below 48 rows): OpenMP threads with
     OMP_STACKSIZE=256k must run it."""
     code = (
         "import numpy as np\n"
@@ -145,7 +146,7 @@ def test_wide_forward_fits_a_256k_thread_stack():
         "    net = Network((60, 300, 9), 'tanh', dtype=dtype, n_threads=2)\n"
         "    net.initialize('normalized', seed=0)\n"
         "    X = np.random.default_rng(0).uniform(0, 1, (300, 60)).astype(dtype)\n"
-        "    for batch in (10, 150):\n"
+        "    for batch in (10, 30, 150):\n"
         "        net.train_steps(X, np.zeros(300, np.int32), batch, 0.01)\n"
         "print('trained')\n"
     )

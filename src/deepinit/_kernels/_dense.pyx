@@ -321,8 +321,8 @@ cdef inline Py_ssize_t _out_offset(const Py_ssize_t* sizes, Py_ssize_t L,
 def set_wide_kernels(bint on):
     """Use (or not) the 64-byte-vector kernels for batches of 4 rows or more (see _simd.h).
 
-    Only AVX-512 builds have them: below 32 rows, a forward that reads W in place
-    and a backward in one pass per pair of rows of W; from 32 rows (forward) and 16
+    Only AVX-512 builds have them: below 48 rows, a forward that reads W in place,
+    below 16 a backward in one pass per pair of rows of W; from 48 rows (forward) and 16
     (backward), packed and tiled ones. They compute every result with the same sums in the
     same order as the default kernels, so results are the same bits either way
     (only the speed differs). Returns whether they are now in use.

@@ -188,20 +188,22 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
         }                                                                             \
     }
 
-/* The wide kernels take batches of DI_WIDE_FWD_ROWS (forward) and DI_WIDE_BWD_ROWS
- * (backward) rows or more: below, the 32-byte kernels, whose 16-row blocks of W
- * stream better, were as fast or faster. The wide forward goes in chunks of at most
- * DI_MC rows of float (half as many of double): W is read from memory once per
- * chunk (and _dense.pyx gives it tasks of DI_MC rows). A chunk's buffers live on
- * the thread's stack, 224 kB (float) or 160 kB (double), within an OMP_STACKSIZE
- * of 256 kB. */
+/* The wide kernels' batch thresholds. From DI_WIDE_FWD_ROWS rows the forward packs
+ * W (below, reading it in place was faster: 1.11-1.13x training step at batch 32,
+ * 0.86-0.92x forward at batch 100); from DI_WIDE_BWD_ROWS the backward takes its
+ * two-pass tiles (below, one pass per pair of rows of W). The packed forward goes
+ * in chunks of at most DI_MC rows of float (half as many of double): W is read
+ * from memory once per chunk (and _dense.pyx gives it tasks of DI_MC rows). A
+ * chunk's buffers live on the thread's stack, 224 kB (float) or 160 kB (double),
+ * and the in-place forward's 195 kB (float) or 198 kB (double), within an
+ * OMP_STACKSIZE of 256 kB. */
 /* Rows of W per block of the forward (the 32-byte kernels and the wide forward
  * for few rows). */
 #ifndef DI_IB
 #define DI_IB 16
 #endif
 #ifndef DI_WIDE_FWD_ROWS
-#define DI_WIDE_FWD_ROWS 32
+#define DI_WIDE_FWD_ROWS 48
 #endif
 /* Below DI_WIDE_FEW_ROWS rows, bound by the weights' memory traffic, the
  * 32-byte kernels were as fast or faster (batch 1 and 2: 0.86-0.98x wide). */
