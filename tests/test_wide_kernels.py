@@ -5,9 +5,10 @@ for batches of 4 rows or more (below 48 rows the forward reads W in place instea
 of packing it, below 16 the backward takes one pass per pair of rows of W instead
 of its two-pass tiles); elsewhere they are off. They must never change a result:
 the same parameters after training, the same gradients, activations and costs, bit
-for bit, in float32 and float64, for any thread count, for layer widths that leave a partial vector (masked lanes) or an
-odd row of W, for rows longer than one 1024-column block of the dot products, and
-for batches larger than one chunk of rows or than the packed copy of z.
+for bit, in float32 and float64, for any thread count, for layer widths that leave
+a partial vector (masked lanes) or an odd row of W, for rows longer than one
+1024-column block of the dot products, and for batches larger than one chunk of
+rows or than the packed copy of z.
 """
 
 import os

@@ -273,6 +273,15 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
     }
 
 #define DI_DEFINE_FWD_WIDE(T, V, NV, LD, ST, LDM, STM)                                \
+    /* dst[r * ldd + i] = src[r * lds + i] (r < rows, i < n), in masked vector     \
+     * copies: the inputs into a panel of constant stride, the sums out of the     \
+     * private buffer. */                                                            \
+    DI_INLINE void di_copy_rows_##T(T *dst, ptrdiff_t ldd, const T *src, ptrdiff_t lds, \
+                                    ptrdiff_t rows, ptrdiff_t n) {                    \
+        for (ptrdiff_t r = 0; r < rows; r++)                                          \
+            for (ptrdiff_t i = 0; i < n; i += NV)                                     \
+                STM(dst + r * ldd + i, LDM(src + r * lds + i, di_lanes(n - i, NV)), di_lanes(n - i, NV)); \
+    }                                                                                 \
     DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 1)                                        \
     DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 2)                                        \
     DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 3)                                        \
@@ -334,12 +343,7 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
                  * (the transposed copy it replaced, one scalar at a time, took a  \
                  * tenth of a thread's forward at batch 100 on 2 threads), and no  \
                  * 4 kB aliasing of the 1024-input layer's rows.                 */\
-                for (ptrdiff_t r = 0; r < B; r++) {                                   \
-                    const T *src = z + r * ldz + k0;                                  \
-                    T *dst = zp + r * DI_KC;                                          \
-                    for (ptrdiff_t i = 0; i < kc; i += NV)                            \
-                        STM(dst + i, LDM(src + i, di_lanes(kc - i, NV)), di_lanes(kc - i, NV)); \
-                }                                                                     \
+                di_copy_rows_##T(zp, DI_KC, z + k0, ldz, B, kc);                      \
                 /* Pack W[k0:k0+kc, c0:c0+nc] as panels of 2 NV columns:           \
                  * wp[p kc 2NV + i 2NV + c], zeros past nc. */                       \
                 for (ptrdiff_t i = 0; i < kc; i++) {                                  \
@@ -384,9 +388,7 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
                     }                                                                 \
                 }                                                                     \
             }                                                                         \
-            for (ptrdiff_t r = 0; r < B; r++)                                         \
-                for (ptrdiff_t q = 0; q < nc; q += NV)                                \
-                    STM(out + r * ldo + c0 + q, LDM(ob + r * NC + q, di_lanes(nc - q, NV)), di_lanes(nc - q, NV)); \
+            di_copy_rows_##T(out + c0, ldo, ob, NC, B, nc);                           \
         }                                                                             \
     }                                                                                 \
     /* out[0:B, j0:j1] = b + z @ W for B < DI_WIDE_FWD_ROWS: W read in place (a    \
@@ -407,9 +409,7 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
             const ptrdiff_t nc = j1 - c0 < NC ? j1 - c0 : NC;                         \
             for (ptrdiff_t i0 = 0; i0 < n_in; i0 += DI_IB) {                          \
                 const ptrdiff_t ni = n_in - i0 < DI_IB ? n_in - i0 : DI_IB;           \
-                for (ptrdiff_t r = 0; r < B; r++)                                     \
-                    for (ptrdiff_t i = 0; i < ni; i += NV)                            \
-                        STM(zp + r * DI_IB + i, LDM(z + r * ldz + i0 + i, di_lanes(ni - i, NV)), di_lanes(ni - i, NV)); \
+                di_copy_rows_##T(zp, DI_IB, z + i0, ldz, B, ni);                      \
                 for (ptrdiff_t p = 0; p < nc; p += 2 * NV) {                          \
                     const ptrdiff_t ncol = nc - p < 2 * NV ? nc - p : 2 * NV;         \
                     const T *bj = i0 == 0 ? b + c0 + p : NULL;                        \
@@ -421,8 +421,7 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
                     }                                                                 \
                 }                                                                     \
             }                                                                         \
-            for (ptrdiff_t r = 0; r < B; r++)                                         \
-                memcpy(out + r * ldo + c0, ob + r * NC, (size_t)nc * sizeof(T));     \
+            di_copy_rows_##T(out + c0, ldo, ob, NC, B, nc);                           \
         }                                                                             \
     }
 DI_DEFINE_FWD_WIDE(float, di_wf, DI_NWF, di_ldw_f, di_stw_f, di_ldwm_f, di_stwm_f)
