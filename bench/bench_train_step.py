@@ -23,8 +23,13 @@ the speedup over threads follow the timings.
     python bench/bench_train_step.py --json out.json
     python bench/bench_train_step.py --batches 10 --threads 2 --rounds 9
 
+A fourth column, ``gemms``, is not a training step: it times only the step's
+17 matrix products in PyTorch's BLAS (:class:`TorchGemms`), what any step made of
+separate BLAS calls costs before its activations, loss, biases and update; the
+ratio to it tells how close a step comes to BLAS speed on the same shapes.
+
 PyTorch (``pip install torch==2.13.0``) is optional: without it its columns
-are skipped. ``bench/bench_all.py`` runs this with the other
+(``pytorch`` and ``gemms``) are skipped. ``bench/bench_all.py`` runs this with the other
 benchmarks in one command.
 """
 
@@ -46,14 +51,18 @@ SIZES = (1024, 1000, 1000, 1000, 1000, 1000, 9)
 LR = 0.01
 
 
-def step_flops(batch: int, sizes=SIZES) -> float:
-    """Floating-point operations of one SGD step (multiply-add = 2) at batch size ``batch``."""
+def step_flops(batch: int, sizes=SIZES, update: bool = True) -> float:
+    """Floating-point operations of one SGD step (multiply-add = 2) at batch size ``batch``.
+
+    The matrix products (forward, weight gradient, back-propagated gradient) and,
+    with ``update``, the SGD update of the weights (2 per weight).
+    """
     pairs = list(zip(sizes, sizes[1:]))
     fwd = sum(2 * batch * i * o for i, o in pairs)
     grad_w = sum(2 * batch * i * o for i, o in pairs)
     grad_in = sum(2 * batch * i * o for i, o in pairs[1:])  # no gradient w.r.t. the inputs
-    update = sum(2 * i * o for i, o in pairs)
-    return float(fwd + grad_w + grad_in + update)
+    sgd = sum(2 * i * o for i, o in pairs) if update else 0
+    return float(fwd + grad_w + grad_in + sgd)
 
 
 def parameter_mb(sizes=SIZES) -> float:
@@ -77,13 +86,15 @@ def data(batch: int, n_steps: int, seed: int = 0):
 
 # --------------------------------------------------------------------------- #
 # One class per implementation: ``name`` (its column), ``module`` (imported
-# before the worker's idle memory is read), ``__init__(threads)`` builds the
-# network, ``run(X, y, batch)`` trains on every minibatch of (X, y).
+# before the worker's idle memory is read), ``update`` (whether its step updates
+# the weights, for its flop count), ``__init__(threads)`` builds the network,
+# ``run(X, y, batch)`` trains on every minibatch of (X, y).
 class Deepinit:
     """deepinit: one ``Network.train_steps`` kernel call for all the minibatches."""
 
     name = "deepinit"
     module = "deepinit.network"
+    update = True
 
     def __init__(self, threads: int):
         from deepinit.network import Network
@@ -100,6 +111,7 @@ class Torch:
 
     name = "pytorch"
     module = "torch"
+    update = True
 
     def __init__(self, threads: int):
         import torch
@@ -125,11 +137,63 @@ class Torch:
             self.opt.step()
 
 
+class TorchGemms:
+    """Not a training step: only a step's 17 matrix products, in PyTorch's BLAS.
+
+    With the weights stored as ``nn.Linear`` stores them, ``(out, in)``: the
+    forward's ``z_l @ W_l.T`` (6), the weight gradients' ``delta_l.T @ z_l`` (6)
+    and the back-propagated ``delta_l @ W_l`` (5), into preallocated outputs:
+    what any step built on separate BLAS calls costs before its activations,
+    loss, biases and update. Its flops are the step's but for the update (2P of
+    2BP x 3). Weights are drawn in the normalized-init range and the output delta
+    is fixed, so the values stay of order one from step to step.
+    """
+
+    name = "gemms"
+    module = "torch"
+    update = False
+
+    def __init__(self, threads: int):
+        import torch
+
+        torch.set_num_threads(threads)
+        gen = torch.Generator().manual_seed(0)
+        self.torch = torch
+        self.W = [(torch.rand(o, i, generator=gen) * 2 - 1) * (6 / (i + o)) ** 0.5
+                  for i, o in zip(SIZES, SIZES[1:])]
+        self.gW = [torch.empty_like(w) for w in self.W]
+        self.batch = None
+
+    def _buffers(self, batch):
+        """Activations z_1..z_L and deltas delta_0..delta_{L-1} for ``batch`` rows (once per batch size)."""
+        torch = self.torch
+        if self.batch != batch:
+            self.z = [torch.empty(batch, n) for n in SIZES[1:]]
+            self.d = [torch.empty(batch, n) for n in SIZES[1:]]
+            self.d[-1] = torch.rand(batch, SIZES[-1], generator=torch.Generator().manual_seed(1)) / batch
+            self.batch = batch
+
+    def run(self, X, y, batch):
+        torch = self.torch
+        self._buffers(batch)
+        Xt, W, gW, z, d = torch.from_numpy(X), self.W, self.gW, self.z, self.d
+        L = len(W)
+        for s in range(0, len(X), batch):
+            inputs = [Xt[s : s + batch]] + z[:-1]
+            for l in range(L):
+                torch.matmul(inputs[l], W[l].T, out=z[l])
+            for l in range(L - 1, -1, -1):
+                torch.matmul(d[l].T, inputs[l], out=gW[l])
+                if l > 0:
+                    torch.matmul(d[l], W[l], out=d[l - 1])
+
+
 class Numpy:
     """Plain numpy: matrix products, softmax and back-propagation written out."""
 
     name = "numpy"
     module = "numpy"
+    update = True
 
     def __init__(self, threads: int):
         rng = np.random.default_rng(0)
@@ -327,9 +391,10 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
         ``network``, ``machine``, ``openmp``, ``kernels``, ``parameters_mb``,
         ``sgemm_peak_gflops`` (per thread count), ``results`` (one row per thread
         count, batch size and implementation: examples/s, GFLOP/s, fraction of the
-        sgemm peak, ratios to PyTorch and numpy, the ratio to PyTorch between the
-        fastest rounds, each round's examples/s, peak and
-        idle resident memory of the worker in MB) and ``scaling`` (see :func:`scaling`).
+        sgemm peak, ratios to PyTorch, to the step's GEMMs alone (``gemms``, see
+        :class:`TorchGemms`) and to numpy, the ratio to PyTorch between the fastest
+        rounds, each round's examples/s, peak and idle resident memory of the
+        worker in MB) and ``scaling`` (see :func:`scaling`).
     """
     from deepinit._kernels import KERNEL_BUILD
     from deepinit._kernels._openmp_helpers import openmp_enabled
@@ -337,7 +402,7 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
     threads = list(threads or default_threads())
     classes = [Deepinit, Numpy]
     if have_torch():
-        classes.insert(1, Torch)
+        classes[1:1] = [Torch, TorchGemms]
     else:
         print("PyTorch not installed: no PyTorch column (pip install torch==2.13.0)")
 
@@ -345,7 +410,8 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
     # The ratios compare median rounds; in brackets, the fastest rounds (a neighbour's
     # load can only slow a round down, so these approach the undisturbed speeds).
     print(f"{'threads':>7} {'batch':>5} {'impl':>9} {'examples/s':>11} {'GFLOP/s':>8} {'% peak':>7} "
-          f"{'vs pytorch [fastest]':>20} {'vs numpy':>9}")
+          f"{'vs pytorch [fastest]':>20} {'vs gemms':>9} {'vs numpy':>9}")
+    updates = {cls.name: cls.update for cls in classes}
     for t in threads:
         peak = peaks[t] = measure_sgemm_peak(t)
         for batch in batches:
@@ -353,12 +419,13 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
             rates = {name: m["examples_per_s"] for name, m in measured.items()}
             fastest = {name: max(m["rounds"]) for name, m in measured.items()}
             for name, rate in rates.items():
-                gflops = rate / batch * step_flops(batch) / 1e9
+                gflops = rate / batch * step_flops(batch, update=updates[name]) / 1e9
                 row = {
                     "threads": t, "batch": batch, "impl": name, "examples_per_s": rate,
                     "gflops": gflops, "fraction_of_sgemm_peak": gflops / peak if peak else None,
                     "ratio_to_pytorch": rate / rates["pytorch"] if "pytorch" in rates else None,
                     "fastest_ratio_to_pytorch": fastest[name] / fastest["pytorch"] if "pytorch" in rates else None,
+                    "ratio_to_gemms": rate / rates["gemms"] if "gemms" in rates else None,
                     "ratio_to_numpy": rate / rates["numpy"],
                     "peak_rss_mb": measured[name]["peak_rss_mb"], "idle_rss_mb": measured[name]["idle_rss_mb"],
                     "rounds_examples_per_s": measured[name]["rounds"],
@@ -367,10 +434,14 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
                 pct = f"{gflops / peak:.1%}" if peak else "-"
                 vs_torch = (f"{row['ratio_to_pytorch']:.2f}x [{row['fastest_ratio_to_pytorch']:.2f}x]"
                             if row["ratio_to_pytorch"] else "-")
+                vs_gemms = f"{row['ratio_to_gemms']:.2f}x" if row["ratio_to_gemms"] else "-"
                 print(f"{t:>7} {batch:>5} {name:>9} {rate:>11,.0f} {gflops:>8.1f} {pct:>7} "
-                      f"{vs_torch:>20} {row['ratio_to_numpy']:>8.2f}x")
+                      f"{vs_torch:>20} {vs_gemms:>9} {row['ratio_to_numpy']:>8.2f}x")
         if peak:
             print(f"{t:>7} threads: sgemm peak {peak:.1f} GFLOP/s (2048x2048, PyTorch)")
+    if have_torch():
+        print("gemms: not a training step, only its 17 matrix products in PyTorch's BLAS "
+              "(no activations, loss, biases or update)")
     return {
         "network": list(SIZES),
         "machine": machine(),

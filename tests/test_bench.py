@@ -1,0 +1,131 @@
+"""The training-step benchmark (bench/bench_train_step.py): what it counts and what it times.
+
+No timing is asserted here. These tests check that the baselines train the same
+network as deepinit (so that the ratios compare equal work), that the flop count
+and the scaling table are right, and that a measurement runs end to end.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import bench_train_step as bts  # noqa: E402
+
+from deepinit.network import Network  # noqa: E402
+
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch not installed (pip install torch==2.13.0)")
+
+SMALL = (12, 10, 8, 3)  # a small network of the benchmark's kind (tanh hidden layers, softmax outputs)
+
+
+def test_step_flops_of_the_paper_network():
+    P = 1024 * 1000 + 4 * 1000 * 1000 + 1000 * 9  # weights
+    # forward 2BP, weight gradient 2BP, back-propagated gradient 2B(P - first layer), update 2P
+    assert bts.step_flops(10) == 2 * 10 * P * 2 + 2 * 10 * (P - 1024 * 1000) + 2 * P
+    assert bts.step_flops(10) == pytest.approx(291.6e6, rel=1e-3)
+    assert bts.step_flops(10) - bts.step_flops(10, update=False) == 2 * P
+
+
+def _deepinit(sizes, seed=0):
+    net = Network(sizes, "tanh", n_threads=1)
+    net.initialize("normalized", seed=seed)
+    return net
+
+
+def _data(sizes, batch, n_steps, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0, 1, (batch * n_steps, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], batch * n_steps).astype(np.int32)
+    return X, y
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_numpy_baseline_trains_the_same_network(monkeypatch, batch):
+    monkeypatch.setattr(bts, "SIZES", SMALL)
+    net = _deepinit(SMALL)
+    impl = bts.Numpy(1)
+    impl.W = [w.copy() for w in net.weights]
+    impl.b = [b.copy() for b in net.biases]
+    X, y = _data(SMALL, batch, 4)
+    impl.run(X, y, batch)
+    net.train_steps(X, y, batch, bts.LR)
+    for l in range(len(SMALL) - 1):
+        np.testing.assert_allclose(impl.W[l], net.weights[l], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(impl.b[l], net.biases[l], rtol=1e-5, atol=1e-7)
+    # and training moved the weights (the comparison above is not of two copies left alone)
+    assert not np.allclose(net.weights[-1], _deepinit(SMALL).weights[-1], rtol=0, atol=1e-6)
+
+
+@needs_torch
+@pytest.mark.parametrize("batch", [1, 5])
+def test_pytorch_baseline_trains_the_same_network(monkeypatch, batch):
+    import torch
+
+    monkeypatch.setattr(bts, "SIZES", SMALL)
+    net = _deepinit(SMALL)
+    impl = bts.Torch(1)
+    linears = [m for m in impl.model if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == len(SMALL) - 1
+    assert sum(isinstance(m, torch.nn.Tanh) for m in impl.model) == len(SMALL) - 2
+    with torch.no_grad():
+        for lin, w, b in zip(linears, net.weights, net.biases):
+            lin.weight.copy_(torch.from_numpy(w.T.copy()))
+            lin.bias.copy_(torch.from_numpy(b.copy()))
+    X, y = _data(SMALL, batch, 4)
+    impl.run(X, y, batch)
+    net.train_steps(X, y, batch, bts.LR)
+    for lin, w, b in zip(linears, net.weights, net.biases):
+        np.testing.assert_allclose(lin.weight.detach().numpy().T, w, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(lin.bias.detach().numpy(), b, rtol=1e-5, atol=1e-7)
+
+
+@needs_torch
+def test_gemms_reference_runs_the_steps_matrix_products(monkeypatch):
+    monkeypatch.setattr(bts, "SIZES", SMALL)
+    impl = bts.TorchGemms(1)
+    batch = 4
+    X, y = _data(SMALL, batch, 2)
+    impl.run(X, y, batch)
+    W = [w.numpy().astype(np.float64) for w in impl.W]  # (out, in), as nn.Linear
+    assert [w.shape for w in W] == [(o, i) for i, o in zip(SMALL, SMALL[1:])]
+    # the last minibatch's products, recomputed in float64
+    z = [X[batch:].astype(np.float64)]
+    for w in W:
+        z.append(z[-1] @ w.T)
+    d = [None] * len(W)
+    d[-1] = impl.d[-1].numpy().astype(np.float64)
+    for l in range(len(W) - 1, 0, -1):
+        d[l - 1] = d[l] @ W[l]
+    for l in range(len(W)):
+        np.testing.assert_allclose(impl.z[l].numpy(), z[l + 1], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(impl.gW[l].numpy(), d[l].T @ z[l], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(impl.d[l].numpy(), d[l], rtol=1e-4, atol=1e-6)
+    assert bts.TorchGemms.update is False and bts.Torch.update and bts.Deepinit.update and bts.Numpy.update
+
+
+def test_scaling_table():
+    rows = []
+    for t, rates in ((1, [100.0, 90.0, 110.0]), (2, [150.0, 190.0, 170.0])):
+        rows.append({"threads": t, "batch": 10, "impl": "deepinit", "examples_per_s": float(np.median(rates)),
+                     "rounds_examples_per_s": rates})
+    (row,) = bts.scaling(rows)
+    assert row["impl"] == "deepinit" and row["batch"] == 10 and row["base_threads"] == 1
+    one, two = row["threads"]
+    assert one["speedup"] == 1 and one["best_speedup"] == 1
+    assert two["speedup"] == pytest.approx(170 / 100)
+    assert two["best_speedup"] == pytest.approx(190 / 110)
+
+
+def test_measure_end_to_end():
+    """Two workers (spawned, on the paper's network), two alternating rounds: rates and memory come back."""
+    out = bts.measure([bts.Deepinit, bts.Numpy], threads=1, batch=10, rounds=2, target_s=0.02, settle=0)
+    assert set(out) == {"deepinit", "numpy"}
+    for m in out.values():
+        assert len(m["rounds"]) == 2 and all(r > 0 for r in m["rounds"])
+        assert m["examples_per_s"] == pytest.approx(float(np.median(m["rounds"])))
+        assert m["peak_rss_mb"] is None or m["peak_rss_mb"] >= m["idle_rss_mb"] > 0
