@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import numpy_reference as ref
+from deepinit._kernels import WIDE_KERNELS, dense
 from deepinit.errors import DeepinitError
 from deepinit.network import ACTIVATIONS, COSTS, Network
 
@@ -116,6 +117,51 @@ def test_training_is_bitwise_identical_for_any_thread_count(activation, dtype):
     for other in results[1:]:
         for a, b in zip(first, other):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch_size", [1, 3, 10, 47])
+def test_pipelined_forward_gives_the_bits_of_one_thread(wide, dtype, batch_size):
+    """Small batches on layers of 256 units or more run the forward pass split by
+    rows of W, each thread adding its rows to the sums the one before it left,
+    block of columns by block of columns (_dense.pyx, _forward_layer_rows): 3 blocks
+    of 300 columns (the last partial), 3 of 257 (the last one column), 57 wider
+    blocks of 9000; 70 rows of W in up to 5 parts (blocks of 16 rows, the last of 6),
+    40 in up to 3. Training, the forward pass with pre-activations, and the gradient must be
+    the bits of one thread, with and without the wide kernels."""
+    if wide and not dense.set_wide_kernels(True):
+        pytest.skip("this build has no wide kernel (no AVX-512)")
+    try:
+        dense.set_wide_kernels(wide)
+        results = []
+        for n_threads in (1, 2, 3, 5):
+            out = []
+            for sizes in ((70, 300, 257, 9), (40, 9000, 5)):
+                net = make_net("tanh", "softmax-nll", dtype, sizes=sizes, n_threads=n_threads)
+                X, y = batch(net, n=3 * batch_size, seed=11)
+                costs, errors = net.train_steps(X, y, batch_size=batch_size, lr=0.1)
+                acts, pres = net.forward(X[:batch_size], pre_activations=True)
+                cost, grad, _, _ = net.gradient(X[:batch_size], y[:batch_size])
+                out += [net.params.copy(), costs, errors, *acts, *pres, cost, grad]
+            results.append(out)
+        trained = make_net("tanh", "softmax-nll", dtype, sizes=(70, 300, 257, 9)).params
+        assert not np.array_equal(results[0][0], trained)
+        for other in results[1:]:
+            for a, b in zip(results[0], other):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        dense.set_wide_kernels(WIDE_KERNELS)
+
+
+def test_pipelined_forward_matches_numpy():
+    """The row-split forward's sums are the layer's: against the numpy reference."""
+    net = make_net("tanh", "softmax-nll", "float64", sizes=(70, 300, 257, 9), n_threads=3)
+    X, _ = batch(net, n=10, seed=2)
+    acts, pres = net.forward(X, pre_activations=True)
+    want_pres, want_acts = ref.forward(net, net.params, X)
+    for got, want in zip(pres + acts, want_pres + want_acts):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
 
 
 def test_evaluate_matches_reference_and_batching():

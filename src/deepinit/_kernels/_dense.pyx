@@ -13,11 +13,13 @@ Per-example buffers for a batch of ``B`` rows hold one ``(B, n_l)`` block per la
 
 Determinism
 -----------
-Every output element is computed by exactly one thread, with its sum in a fixed
-order (over the input units for the forward pass, over fixed SIMD-width lanes for
-the dot products of the backward pass, over the batch for the weight gradient).
-The partition of work between threads therefore never changes a result: the
-outputs are bitwise identical for any ``n_threads``.
+Every output element is a sum in a fixed order (over the input units for the
+forward pass, over fixed SIMD-width lanes for the dot products of the backward
+pass, over the batch for the weight gradient), computed by one thread, or, in the
+forward pass of small batches, by one thread after another, each adding its own
+input units in that order to the partial sum the one before it left. The
+partition of work between threads therefore never changes a result: the outputs
+are bitwise identical for any ``n_threads``.
 """
 
 from cython cimport floating
@@ -45,16 +47,21 @@ COSTS = {
     "linear-squared": COST_LINEAR_SQUARED,
 }
 
-# Work partition: the forward pass splits columns into one range per thread
-# (bounds multiple of COL_ALIGN, the widest micro-kernel tile) and the batch
-# into tiles of BATCH_TILE rows (DI_MC, the wide forward's chunk, for the wide
-# kernels where every thread has a column range of its own); the backward pass
-# splits the rows of W into blocks of ROW_BLOCK. None of these can change a
-# result (see Determinism above); they only set the grain of the parallelism.
+# Work partition: the backward pass gives each thread one range of rows of W
+# (blocks of ROW_BLOCK, _row_start). The forward pass of small batches (fewer
+# than DI_WIDE_FWD_ROWS rows) gives each thread the same rows of W, in a pipeline
+# over blocks of PIPE_COLS columns (_forward_layer_rows); that of large batches
+# splits the columns into one range per thread (bounds multiple of COL_ALIGN,
+# the widest micro-kernel tile) and the batch into tiles of BATCH_TILE rows
+# (DI_MC, the wide forward's chunk, for the wide kernels where every thread has
+# a column range of its own). None of these can change a result (see
+# Determinism above); they only set the grain of the parallelism.
 cdef enum:
     COL_ALIGN = 16
     ROW_BLOCK = 16
     BATCH_TILE = 32
+    PIPE_COLS = 128
+    PIPE_MAX_BLOCKS = 64
 
 
 # --------------------------------------------------------------------------- #
@@ -78,6 +85,15 @@ cdef extern from "_simd.h" nogil:
     int di_set_wide_kernels(int on)
     int di_wide_kernels
     enum: DI_MC   # rows of float a wide forward call reads and packs W once for
+    enum: DI_WIDE_FWD_ROWS   # from this batch size the forward is bound by compute
+    void di_flag_wait(const int* flag, int value)
+    void di_flag_set(int* flag, int value)
+
+
+cdef inline Py_ssize_t _row_start(Py_ssize_t n, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
+    """First row of W of part t of nt (part t: _row_start(t) to _row_start(t + 1)):
+    whole blocks of ROW_BLOCK, as evenly as they go."""
+    return min(t * ((n + ROW_BLOCK - 1) // ROW_BLOCK) // nt * ROW_BLOCK, n)
 
 
 cdef void _forward_task(const floating* z, const floating* W, const floating* b,
@@ -102,10 +118,68 @@ cdef void _forward_task(const floating* z, const floating* W, const floating* b,
         activate(out + j0, j1 - j0, act)
 
 
+cdef void _forward_layer_rows(const floating* z, const floating* W, const floating* b,
+                              floating* s_out, floating* a_out,
+                              Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
+                              int act, Py_ssize_t nt) noexcept nogil:
+    """The forward pass split by rows of W, pipelined over blocks of columns.
+
+    Part t takes rows _row_start(n_in, t, nt) to _row_start(n_in, t + 1, nt) of W,
+    the backward pass's rows of part t, and adds them to every block of columns
+    in turn, once part t - 1 has added its own (part 0 starts from the bias); the
+    last part applies the activation. Each sum still runs over i in order, so the
+    result is the same bits as one thread's. Why rows: the backward pass splits W
+    by rows, and with the forward's columns split between the threads each core
+    read and wrote half of the lines of W that the other core had just used, a
+    transfer between their caches (2-thread training step at batch 10: 1.16x
+    faster with this split, bench/bench_ab.py).
+    """
+    cdef int done[PIPE_MAX_BLOCKS]   # done[k]: how many parts have added to block k
+    # Blocks of PIPE_COLS columns (wider for layers of more than 8192 units); a
+    # multiple of 32, the wide tiles' width. Narrower blocks read W in shorter
+    # pieces of each row (64 columns: 0.8x); wider ones leave part t + 1 waiting
+    # longer for the first block (256: 0.9-1.0x).
+    cdef Py_ssize_t width = max(<Py_ssize_t>PIPE_COLS,
+                                (n_out + PIPE_MAX_BLOCKS * 32 - 1) // (PIPE_MAX_BLOCKS * 32) * 32)
+    cdef Py_ssize_t n_blk = (n_out + width - 1) // width
+    cdef Py_ssize_t t, k, i0, i1, j0, j1, j, r
+    cdef floating* out
+    for k in range(n_blk):
+        done[k] = 0
+    # One part per thread. With fewer threads than parts (the runtime may give
+    # fewer), chunks of one part in order still finish: a part only waits for a
+    # lower one.
+    for t in prange(nt, schedule="static", chunksize=1, num_threads=nt):
+        i0 = _row_start(n_in, t, nt)
+        i1 = _row_start(n_in, t + 1, nt)
+        for k in range(n_blk):
+            j0 = k * width
+            j1 = min(j0 + width, n_out)
+            di_flag_wait(&done[k], <int>t)
+            if floating is float:
+                di_forward_cols_float(z + i0, n_in, W + i0 * n_out, n_out, i1 - i0,
+                                      b if t == 0 else NULL, a_out, n_out, B, j0, j1)
+            else:
+                di_forward_cols_double(z + i0, n_in, W + i0 * n_out, n_out, i1 - i0,
+                                       b if t == 0 else NULL, a_out, n_out, B, j0, j1)
+            if t == nt - 1:
+                for r in range(B):
+                    out = a_out + r * n_out
+                    if s_out != NULL:
+                        for j in range(j0, j1):
+                            s_out[r * n_out + j] = out[j]
+                    activate(out + j0, j1 - j0, act)
+            di_flag_set(&done[k], <int>(t + 1))
+
+
 cdef void _forward_layer(const floating* z, const floating* W, const floating* b,
                          floating* s_out, floating* a_out,
                          Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
                          int act, int n_threads) noexcept nogil:
+    cdef Py_ssize_t nt = min(<Py_ssize_t>n_threads, (n_in + ROW_BLOCK - 1) // ROW_BLOCK)
+    if nt > 1 and B < DI_WIDE_FWD_ROWS and n_out >= 2 * PIPE_COLS:
+        _forward_layer_rows(z, W, b, s_out, a_out, B, n_in, n_out, act, nt)
+        return
     # Each thread takes one contiguous range of columns (so that it reads long
     # runs of each row of W) per tile of the batch. Range bounds are multiples
     # of COL_ALIGN, so every column is computed by the same code path whatever
@@ -168,18 +242,22 @@ cdef void _backward_layer(const floating* z, floating* W, floating* b,
     """
     cdef Py_ssize_t n_row = (n_in + ROW_BLOCK - 1) // ROW_BLOCK
     cdef Py_ssize_t n_col = (n_out + COL_ALIGN - 1) // COL_ALIGN
-    cdef Py_ssize_t task, c
-    # One parallel loop, so one synchronization per layer: task t takes rows
-    # block t of W, then the bias's column blocks t, t + n_row, ... (a serial bias
-    # loop was 3% of a 2-thread step; a second parallel loop cost a barrier).
-    for task in prange(n_row, schedule="static", num_threads=n_threads):
-        _backward_task(z, W, delta, dz_out, dW_out, lr, B, n_in, n_out,
-                       task * ROW_BLOCK, min((task + 1) * ROW_BLOCK, n_in), act_below)
-        c = task
-        while c < n_col:
+    cdef Py_ssize_t nt = min(<Py_ssize_t>n_threads, n_row)
+    cdef Py_ssize_t t, c, i, i1
+    # One parallel loop, so one synchronization per layer: part t takes the rows
+    # of W that the pipelined forward gives it (_row_start), in blocks of
+    # ROW_BLOCK, then its share of the bias's column blocks (a serial bias loop
+    # was 3% of a 2-thread step; a second parallel loop cost a barrier).
+    for t in prange(nt, schedule="static", chunksize=1, num_threads=nt):
+        i = _row_start(n_in, t, nt)
+        i1 = _row_start(n_in, t + 1, nt)
+        while i < i1:
+            _backward_task(z, W, delta, dz_out, dW_out, lr, B, n_in, n_out,
+                           i, min(i + ROW_BLOCK, i1), act_below)
+            i = i + ROW_BLOCK
+        for c in range(t * n_col // nt, (t + 1) * n_col // nt):
             _bias_task(delta, b, db_out, lr, B, n_out,
                        c * COL_ALIGN, min((c + 1) * COL_ALIGN, n_out))
-            c = c + n_row
 
 
 cdef void _bias_task(const floating* delta, floating* b, floating* db_out, floating lr,
