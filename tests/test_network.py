@@ -121,11 +121,12 @@ def test_training_is_bitwise_identical_for_any_thread_count(activation, dtype):
 
 @pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("batch_size", [1, 3, 10, 47])
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 10, 47])
 def test_pipelined_forward_gives_the_bits_of_one_thread(wide, dtype, batch_size):
-    """Small batches on layers of 256 units or more run the forward pass split by
-    rows of W, each thread adding its rows to the sums the one before it left,
-    block of columns by block of columns (_dense.pyx, _forward_layer_rows): 3 blocks
+    """Small batches (up to 2 rows; up to 47 with the wide kernels) on layers of 256
+    units or more run the forward pass split by rows of W, each thread adding its
+    rows to the sums the one before it left, block of columns by block of columns
+    (_dense.pyx, _forward_layer_rows); the other cases here split the columns. 3 blocks
     of 300 columns (the last partial), 3 of 257 (the last one column), 57 wider
     blocks of 9000; 70 rows of W in up to 5 parts (blocks of 16 rows, the last of 6),
     40 in up to 3. Training, the forward pass with pre-activations, and the gradient must be

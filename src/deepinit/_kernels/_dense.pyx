@@ -48,9 +48,9 @@ COSTS = {
 }
 
 # Work partition: the backward pass gives each thread one range of rows of W
-# (blocks of ROW_BLOCK, _row_start). The forward pass of small batches (fewer
-# than DI_WIDE_FWD_ROWS rows) gives each thread the same rows of W, in a pipeline
-# over blocks of PIPE_COLS columns (_forward_layer_rows); that of large batches
+# (blocks of ROW_BLOCK, _row_start). The forward pass of small batches (see
+# _forward_layer) gives each thread the same rows of W, in a pipeline over
+# blocks of PIPE_COLS columns (_forward_layer_rows); that of larger batches
 # splits the columns into one range per thread (bounds multiple of COL_ALIGN,
 # the widest micro-kernel tile) and the batch into tiles of BATCH_TILE rows
 # (DI_MC, the wide forward's chunk, for the wide kernels where every thread has
@@ -62,6 +62,7 @@ cdef enum:
     BATCH_TILE = 32
     PIPE_COLS = 128
     PIPE_MAX_BLOCKS = 64
+    PIPE_DEFAULT_ROWS = 2
 
 
 # --------------------------------------------------------------------------- #
@@ -177,7 +178,14 @@ cdef void _forward_layer(const floating* z, const floating* W, const floating* b
                          Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
                          int act, int n_threads) noexcept nogil:
     cdef Py_ssize_t nt = min(<Py_ssize_t>n_threads, (n_in + ROW_BLOCK - 1) // ROW_BLOCK)
-    if nt > 1 and B < DI_WIDE_FWD_ROWS and n_out >= 2 * PIPE_COLS:
+    # Split by rows where that measured faster (2 threads, bench/bench_ab.py): the
+    # wide kernels below the packed forward's DI_WIDE_FWD_ROWS (batch 4: 1.64x,
+    # 10: 1.16x, 32: 1.03x), the default ones up to PIPE_DEFAULT_ROWS rows (batch
+    # 1: 1.07-1.13x, 2: 1.02-1.06x, in AVX2 and AVX-512 builds; from 3 rows the
+    # narrower pieces of the default kernels' column chunks cost more than the
+    # transfers: batch 10 0.91-0.98x).
+    if nt > 1 and n_out >= 2 * PIPE_COLS and (
+            B <= PIPE_DEFAULT_ROWS or (di_wide_kernels and B < DI_WIDE_FWD_ROWS)):
         _forward_layer_rows(z, W, b, s_out, a_out, B, n_in, n_out, act, nt)
         return
     # Each thread takes one contiguous range of columns (so that it reads long
