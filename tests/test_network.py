@@ -126,10 +126,10 @@ def test_pipelined_forward_gives_the_bits_of_one_thread(wide, dtype, batch_size)
     """Small batches (up to 2 rows; up to 47 with the wide kernels) on layers of 256
     units or more run the forward pass split by rows of W, each thread adding its
     rows to the sums the one before it left, block of columns by block of columns
-    (_dense.pyx, _forward_layer_rows); the other cases here split the columns. 3 blocks
-    of 300 columns (the last partial), 3 of 257 (the last one column), 57 wider
-    blocks of 9000; 70 rows of W in up to 5 parts (blocks of 16 rows, the last of 6),
-    40 in up to 3. Training, the forward pass with pre-activations, and the gradient must be
+    (_dense.pyx, _forward_layer_rows), on 2 threads; the other cases here split the
+    columns. 3 blocks of 300 columns (the last partial), 3 of 257 (the last one
+    column), 57 wider blocks of 9000; rows of W in 2 parts of blocks of 16 rows (the
+    last block of 70 rows has 6). Training, the forward pass with pre-activations, and the gradient must be
     the bits of one thread, with and without the wide kernels."""
     if wide and not dense.set_wide_kernels(True):
         pytest.skip("this build has no wide kernel (no AVX-512)")

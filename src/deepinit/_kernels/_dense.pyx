@@ -63,6 +63,7 @@ cdef enum:
     PIPE_COLS = 128
     PIPE_MAX_BLOCKS = 64
     PIPE_DEFAULT_ROWS = 2
+    PIPE_MAX_PARTS = 2
 
 
 # --------------------------------------------------------------------------- #
@@ -183,8 +184,11 @@ cdef void _forward_layer(const floating* z, const floating* W, const floating* b
     # 10: 1.16x, 32: 1.03x), the default ones up to PIPE_DEFAULT_ROWS rows (batch
     # 1: 1.07-1.13x, 2: 1.02-1.06x, in AVX2 and AVX-512 builds; from 3 rows the
     # narrower pieces of the default kernels' column chunks cost more than the
-    # transfers: batch 10 0.91-0.98x).
-    if nt > 1 and n_out >= 2 * PIPE_COLS and (
+    # transfers: batch 10 0.91-0.98x). Up to PIPE_MAX_PARTS threads: part t starts
+    # t blocks late, so the pipeline is busy K / (K + nt - 1) of the time (K = 8
+    # blocks of a 1000-unit layer: 89% for 2 threads, 35% for 16), and no machine
+    # with more than 2 cores has measured it yet.
+    if 1 < nt <= PIPE_MAX_PARTS and n_out >= 2 * PIPE_COLS and (
             B <= PIPE_DEFAULT_ROWS or (di_wide_kernels and B < DI_WIDE_FWD_ROWS)):
         _forward_layer_rows(z, W, b, s_out, a_out, B, n_in, n_out, act, nt)
         return
