@@ -144,8 +144,8 @@ class TorchGemms:
     forward's ``z_l @ W_l.T`` (6), the weight gradients' ``delta_l.T @ z_l`` (6)
     and the back-propagated ``delta_l @ W_l`` (5), into preallocated outputs:
     what any step built on separate BLAS calls costs before its activations,
-    loss, biases and update. Its flops are the step's but for the update (2P of
-    2BP x 3). Weights are drawn in the normalized-init range and the output delta
+    loss, biases and update. Its flop count is the step's without the update's (2
+    per weight). Weights are drawn in the normalized-init range and the output delta
     is fixed, so the values stay of order one from step to step.
     """
 

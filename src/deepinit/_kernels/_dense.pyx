@@ -98,26 +98,40 @@ cdef inline Py_ssize_t _row_start(Py_ssize_t n, Py_ssize_t t, Py_ssize_t nt) noe
     return min(t * ((n + ROW_BLOCK - 1) // ROW_BLOCK) // nt * ROW_BLOCK, n)
 
 
-cdef void _forward_task(const floating* z, const floating* W, const floating* b,
-                        floating* s_out, floating* a_out,
-                        Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
-                        Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t b0, Py_ssize_t b1,
-                        int act) noexcept nogil:
-    """a_out[b0:b1, j0:j1] = f(z[b0:b1] @ W[:, j0:j1] + b[j0:j1]); s_out likewise before f."""
+cdef inline void _forward_cols(const floating* z, Py_ssize_t ldz, const floating* W,
+                               Py_ssize_t n_rows, const floating* b, floating* out,
+                               Py_ssize_t B, Py_ssize_t n_out,
+                               Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """out[:B, j0:j1] = b[j0:j1] + z[:B, :n_rows] @ W[:n_rows, j0:j1], or out += the
+    product when b is NULL (rows of z ldz apart, rows of W and out n_out apart)."""
+    if floating is float:
+        di_forward_cols_float(z, ldz, W, n_out, n_rows, b, out, n_out, B, j0, j1)
+    else:
+        di_forward_cols_double(z, ldz, W, n_out, n_rows, b, out, n_out, B, j0, j1)
+
+
+cdef inline void _activate_block(floating* s_out, floating* a_out, Py_ssize_t n_out,
+                                 Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t j0, Py_ssize_t j1,
+                                 int act) noexcept nogil:
+    """Copy the sums a_out[b0:b1, j0:j1] to s_out (when not NULL), then apply f in place."""
     cdef Py_ssize_t j, r
     cdef floating* out
-    if floating is float:
-        di_forward_cols_float(z + b0 * n_in, n_in, W, n_out, n_in, b, a_out + b0 * n_out,
-                              n_out, b1 - b0, j0, j1)
-    else:
-        di_forward_cols_double(z + b0 * n_in, n_in, W, n_out, n_in, b, a_out + b0 * n_out,
-                               n_out, b1 - b0, j0, j1)
     for r in range(b0, b1):
         out = a_out + r * n_out
         if s_out != NULL:
             for j in range(j0, j1):
                 s_out[r * n_out + j] = out[j]
         activate(out + j0, j1 - j0, act)
+
+
+cdef void _forward_task(const floating* z, const floating* W, const floating* b,
+                        floating* s_out, floating* a_out,
+                        Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
+                        Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t b0, Py_ssize_t b1,
+                        int act) noexcept nogil:
+    """a_out[b0:b1, j0:j1] = f(z[b0:b1] @ W[:, j0:j1] + b[j0:j1]); s_out likewise before f."""
+    _forward_cols(z + b0 * n_in, n_in, W, n_in, b, a_out + b0 * n_out, b1 - b0, n_out, j0, j1)
+    _activate_block(s_out, a_out, n_out, b0, b1, j0, j1, act)
 
 
 cdef void _forward_layer_rows(const floating* z, const floating* W, const floating* b,
@@ -144,8 +158,7 @@ cdef void _forward_layer_rows(const floating* z, const floating* W, const floati
     cdef Py_ssize_t width = max(<Py_ssize_t>PIPE_COLS,
                                 (n_out + PIPE_MAX_BLOCKS * 32 - 1) // (PIPE_MAX_BLOCKS * 32) * 32)
     cdef Py_ssize_t n_blk = (n_out + width - 1) // width
-    cdef Py_ssize_t t, k, i0, i1, j0, j1, j, r
-    cdef floating* out
+    cdef Py_ssize_t t, k, i0, i1, j0, j1
     for k in range(n_blk):
         done[k] = 0
     # One part per thread. With fewer threads than parts (the runtime may give
@@ -158,19 +171,10 @@ cdef void _forward_layer_rows(const floating* z, const floating* W, const floati
             j0 = k * width
             j1 = min(j0 + width, n_out)
             di_flag_wait(&done[k], <int>t)
-            if floating is float:
-                di_forward_cols_float(z + i0, n_in, W + i0 * n_out, n_out, i1 - i0,
-                                      b if t == 0 else NULL, a_out, n_out, B, j0, j1)
-            else:
-                di_forward_cols_double(z + i0, n_in, W + i0 * n_out, n_out, i1 - i0,
-                                       b if t == 0 else NULL, a_out, n_out, B, j0, j1)
+            _forward_cols(z + i0, n_in, W + i0 * n_out, i1 - i0, b if t == 0 else NULL,
+                          a_out, B, n_out, j0, j1)
             if t == nt - 1:
-                for r in range(B):
-                    out = a_out + r * n_out
-                    if s_out != NULL:
-                        for j in range(j0, j1):
-                            s_out[r * n_out + j] = out[j]
-                    activate(out + j0, j1 - j0, act)
+                _activate_block(s_out, a_out, n_out, 0, B, j0, j1, act)
             di_flag_set(&done[k], <int>(t + 1))
 
 
