@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import shutil
 import sys
 import tempfile
@@ -78,9 +79,11 @@ def compare(path_a: Path, path_b: Path, batch: int, threads: int, rounds: int, s
 
         def run(key):
             net = nets[key]
-            a_buf, d_buf = net._buffers("train", batch)
+            bufs = net._buffers("train", batch)
+            if "work" not in inspect.signature(mods[key].train_steps).parameters:
+                bufs = bufs[:2]  # a build from before the forward's work buffer
             mods[key].train_steps(net.params, net._sizes, net._acts, net._cost, X, y, batch, LR,
-                                  a_buf, d_buf, cost, errors, threads)
+                                  *bufs, cost, errors, threads)
 
         for key in mods:
             run(key)  # warm-up

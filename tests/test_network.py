@@ -121,16 +121,17 @@ def test_training_is_bitwise_identical_for_any_thread_count(activation, dtype):
 
 @pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("batch_size", [1, 2, 3, 10, 47])
-def test_pipelined_forward_gives_the_bits_of_one_thread(wide, dtype, batch_size):
-    """Small batches (up to 2 rows; up to 47 with the wide kernels) on layers of 256
-    units or more run the forward pass split by rows of W, each thread adding its
-    rows to the sums the one before it left, block of columns by block of columns
-    (_dense.pyx, _forward_layer_rows), on 2 threads; the other cases here split the
-    columns. 3 blocks of 300 columns (the last partial), 3 of 257 (the last one
-    column), 57 wider blocks of 9000; rows of W in 2 parts of blocks of 16 rows (the
-    last block of 70 rows has 6). Training, the forward pass with pre-activations, and the gradient must be
-    the bits of one thread, with and without the wide kernels."""
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 10, 47, 60])
+def test_two_part_forward_gives_the_bits_of_one_thread(wide, dtype, batch_size):
+    """The forward pass sums each unit in two parts, split at a row of W that does
+    not depend on the thread count (_dense.pyx, _forward_layer): 1 thread computes
+    both, 2 threads one each, 3 and 5 threads share (part, column group) ranges that
+    cut parts and columns unevenly. Layers of 300, 257 and 9000 units (partial
+    column groups, many groups), inputs of 70 (the second part ends with a partial
+    block of 6 rows), 40 and 12 (12 < 16 rows: one part only). Batches that take
+    every forward kernel (stream, chunks, wide in place, wide packed from 48 rows).
+    Training, the forward pass with pre-activations and the gradient must be the
+    bits of one thread, with and without the wide kernels."""
     if wide and not dense.set_wide_kernels(True):
         pytest.skip("this build has no wide kernel (no AVX-512)")
     try:
@@ -138,7 +139,7 @@ def test_pipelined_forward_gives_the_bits_of_one_thread(wide, dtype, batch_size)
         results = []
         for n_threads in (1, 2, 3, 5):
             out = []
-            for sizes in ((70, 300, 257, 9), (40, 9000, 5)):
+            for sizes in ((70, 300, 257, 9), (40, 9000, 5), (12, 40, 3)):
                 net = make_net("tanh", "softmax-nll", dtype, sizes=sizes, n_threads=n_threads)
                 X, y = batch(net, n=3 * batch_size, seed=11)
                 costs, errors = net.train_steps(X, y, batch_size=batch_size, lr=0.1)
@@ -155,14 +156,20 @@ def test_pipelined_forward_gives_the_bits_of_one_thread(wide, dtype, batch_size)
         dense.set_wide_kernels(WIDE_KERNELS)
 
 
-def test_pipelined_forward_matches_numpy():
-    """The row-split forward's sums are the layer's: against the numpy reference."""
-    net = make_net("tanh", "softmax-nll", "float64", sizes=(70, 300, 257, 9), n_threads=3)
-    X, _ = batch(net, n=10, seed=2)
-    acts, pres = net.forward(X, pre_activations=True)
-    want_pres, want_acts = ref.forward(net, net.params, X)
-    for got, want in zip(pres + acts, want_pres + want_acts):
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("batch_size", [2, 10, 60])
+def test_two_part_forward_matches_numpy(n_threads, batch_size):
+    """Both parts of every sum, and the bias, reach the outputs: against the numpy
+    reference, on layers with two parts (70 and 300 inputs) and one (12)."""
+    for sizes in ((70, 300, 257, 9), (12, 40, 3)):
+        net = make_net("tanh", "softmax-nll", "float64", sizes=sizes, n_threads=n_threads)
+        for b in net.biases:
+            b[...] = np.linspace(-0.5, 0.5, b.size)
+        X, _ = batch(net, n=batch_size, seed=2)
+        acts, pres = net.forward(X, pre_activations=True)
+        want_pres, want_acts = ref.forward(net, net.params, X)
+        for got, want in zip(pres + acts, want_pres + want_acts):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
 
 
 def test_evaluate_matches_reference_and_batching():

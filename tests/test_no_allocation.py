@@ -78,7 +78,8 @@ def test_measurement_catches_per_call_buffers(monkeypatch):
 
     def uncached(self, purpose, batch):
         n_act = batch * sum(self.sizes[1:])
-        return np.empty(n_act, self.dtype), np.empty(n_act, self.dtype)
+        n_work = (batch + 1) * max(self.sizes[1:])
+        return np.empty(n_act, self.dtype), np.empty(n_act, self.dtype), np.empty(n_work, self.dtype)
 
     monkeypatch.setattr(Network, "_buffers", uncached)
     net, X, y = make_net(1)

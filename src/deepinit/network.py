@@ -173,10 +173,12 @@ class Network:
         if key not in self._work:
             n_act = batch * sum(self.sizes[1:])
             # Aligned like params: rows of activations and deltas are vector-loaded too.
+            acts = _aligned_zeros(n_act, self.dtype)
+            work = _aligned_zeros(_dense.work_size(self._sizes, batch), self.dtype)
             if purpose == "train":
-                bufs = (_aligned_zeros(n_act, self.dtype), _aligned_zeros(n_act, self.dtype))
+                bufs = (acts, _aligned_zeros(n_act, self.dtype), work)
             else:
-                bufs = (_aligned_zeros(n_act, self.dtype),)
+                bufs = (acts, work)
             self._work[key] = bufs
         return self._work[key]
 
@@ -223,7 +225,8 @@ class Network:
         B = X.shape[0]
         a = np.empty(B * sum(self.sizes[1:]), self.dtype)
         s = np.empty(B * sum(self.sizes[1:]) if pre_activations else 0, self.dtype)
-        _dense.forward(self.params, self._sizes, self._acts, self._cost, X, a, s, self.n_threads)
+        work = np.empty(_dense.work_size(self._sizes, B), self.dtype)
+        _dense.forward(self.params, self._sizes, self._acts, self._cost, X, a, s, work, self.n_threads)
         acts = self.split_layers(a, B)
         return (acts, self.split_layers(s, B)) if pre_activations else acts
 
@@ -246,7 +249,10 @@ class Network:
         grad = np.empty_like(self.params)
         a = np.empty(B * sum(self.sizes[1:]), self.dtype)
         d = np.empty_like(a)
-        cost, _ = _dense.gradient(self.params, self._sizes, self._acts, self._cost, X, y, grad, a, d, self.n_threads)
+        work = np.empty(_dense.work_size(self._sizes, B), self.dtype)
+        cost, _ = _dense.gradient(
+            self.params, self._sizes, self._acts, self._cost, X, y, grad, a, d, work, self.n_threads
+        )
         return cost, grad, self.split_layers(d, B), self.split_layers(a, B)
 
     def train_steps(self, X: np.ndarray, y: np.ndarray, batch_size: int, lr: float):
@@ -274,10 +280,10 @@ class Network:
         n_steps = n // batch_size
         costs = np.empty(n_steps, np.float64)
         errors = np.empty(n_steps, np.int32)
-        a, d = self._buffers("train", batch_size)
+        a, d, work = self._buffers("train", batch_size)
         _dense.train_steps(
             self.params, self._sizes, self._acts, self._cost, X, y, batch_size, float(lr),
-            a, d, costs, errors, self.n_threads,
+            a, d, work, costs, errors, self.n_threads,
         )
         return costs, errors
 
@@ -292,9 +298,9 @@ class Network:
         y = self._check_y(y, X.shape[0])
         if X.shape[0] == 0:
             raise DeepinitError("cannot evaluate on an empty set")
-        (a,) = self._buffers("eval", batch_size)
+        a, work = self._buffers("eval", batch_size)
         total, n_err = _dense.evaluate(
-            self.params, self._sizes, self._acts, self._cost, X, y, batch_size, a, self.n_threads
+            self.params, self._sizes, self._acts, self._cost, X, y, batch_size, a, work, self.n_threads
         )
         return total / X.shape[0], n_err / X.shape[0]
 

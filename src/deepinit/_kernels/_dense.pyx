@@ -13,17 +13,17 @@ Per-example buffers for a batch of ``B`` rows hold one ``(B, n_l)`` block per la
 
 Determinism
 -----------
-Every output element is a sum in a fixed order (over the input units for the
-forward pass, over fixed SIMD-width lanes for the dot products of the backward
-pass, over the batch for the weight gradient), computed by one thread, or, in the
-forward pass of small batches, by one thread after another, each adding its own
-input units in that order to the partial sum the one before it left. The
-partition of work between threads therefore never changes a result: the outputs
-are bitwise identical for any ``n_threads``.
+Every output element is a sum in a fixed order, computed by one thread: over
+the input units for the forward pass, in two parts split at a row that does not
+depend on the thread count (the bias and the first part, then the second part
+added; see _forward_layer), over fixed SIMD-width lanes for the dot products of
+the backward pass, over the batch for the weight gradient. The partition of
+work between threads therefore never changes a result: the outputs are bitwise
+identical for any ``n_threads``.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.math cimport exp, log
 from libc.stdint cimport int32_t
 
@@ -48,22 +48,15 @@ COSTS = {
 }
 
 # Work partition: the backward pass gives each thread one range of rows of W
-# (blocks of ROW_BLOCK, _row_start). The forward pass of small batches (see
-# _forward_layer) gives each thread the same rows of W, in a pipeline over
-# blocks of PIPE_COLS columns (_forward_layer_rows); that of larger batches
-# splits the columns into one range per thread (bounds multiple of COL_ALIGN,
-# the widest micro-kernel tile) and the batch into tiles of BATCH_TILE rows
-# (DI_MC, the wide forward's chunk, for the wide kernels where every thread has
-# a column range of its own). None of these can change a result (see
-# Determinism above); they only set the grain of the parallelism.
+# (blocks of ROW_BLOCK, _row_start); the forward pass splits (part of the sums,
+# group of COL_ALIGN columns, the widest micro-kernel tile) pairs into one range
+# per thread (_forward_layer), so that on two threads each takes the backward's
+# rows. None of these can change a result (see Determinism above); they only
+# set the grain of the parallelism.
 cdef enum:
     COL_ALIGN = 16
     ROW_BLOCK = 16
-    BATCH_TILE = 32
-    PIPE_COLS = 128
-    PIPE_MAX_BLOCKS = 64
-    PIPE_DEFAULT_ROWS = 2
-    PIPE_MAX_PARTS = 2
+    PART_MAJOR_ROWS = 48
 
 
 # --------------------------------------------------------------------------- #
@@ -85,11 +78,6 @@ cdef extern from "_simd.h" nogil:
                                  double* W, Py_ssize_t n, Py_ssize_t B, Py_ssize_t i0, Py_ssize_t i1,
                                  double lr, double* dW, double* dz, Py_ssize_t ldo)
     int di_set_wide_kernels(int on)
-    int di_wide_kernels
-    enum: DI_MC   # rows of float a wide forward call reads and packs W once for
-    enum: DI_WIDE_FWD_ROWS   # from this batch size the forward is bound by compute
-    void di_flag_wait(const int* flag, int value)
-    void di_flag_set(int* flag, int value)
 
 
 cdef inline Py_ssize_t _row_start(Py_ssize_t n, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
@@ -110,116 +98,87 @@ cdef inline void _forward_cols(const floating* z, Py_ssize_t ldz, const floating
         di_forward_cols_double(z, ldz, W, n_out, n_rows, b, out, n_out, B, j0, j1)
 
 
-cdef inline void _activate_block(floating* s_out, floating* a_out, Py_ssize_t n_out,
-                                 Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t j0, Py_ssize_t j1,
-                                 int act) noexcept nogil:
-    """Copy the sums a_out[b0:b1, j0:j1] to s_out (when not NULL), then apply f in place."""
+cdef inline void _finish_block(const floating* part, floating* s_out, floating* a_out,
+                               Py_ssize_t n_out, Py_ssize_t B, Py_ssize_t j0, Py_ssize_t j1,
+                               int act) noexcept nogil:
+    """Columns j0:j1 of the B rows of a_out: add the second parts of the sums (when
+    part is not NULL), copy the sums to s_out (when not NULL), then apply f in
+    place; row by row, so that each row segment is read once."""
     cdef Py_ssize_t j, r
     cdef floating* out
-    for r in range(b0, b1):
+    cdef const floating* q
+    for r in range(B):
         out = a_out + r * n_out
+        if part != NULL:
+            q = part + r * n_out
+            for j in range(j0, j1):
+                out[j] = out[j] + q[j]
         if s_out != NULL:
             for j in range(j0, j1):
                 s_out[r * n_out + j] = out[j]
         activate(out + j0, j1 - j0, act)
 
 
-cdef void _forward_task(const floating* z, const floating* W, const floating* b,
-                        floating* s_out, floating* a_out,
-                        Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
-                        Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t b0, Py_ssize_t b1,
-                        int act) noexcept nogil:
-    """a_out[b0:b1, j0:j1] = f(z[b0:b1] @ W[:, j0:j1] + b[j0:j1]); s_out likewise before f."""
-    _forward_cols(z + b0 * n_in, n_in, W, n_in, b, a_out + b0 * n_out, b1 - b0, n_out, j0, j1)
-    _activate_block(s_out, a_out, n_out, b0, b1, j0, j1, act)
-
-
-cdef void _forward_layer_rows(const floating* z, const floating* W, const floating* b,
-                              floating* s_out, floating* a_out,
-                              Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
-                              int act, Py_ssize_t nt) noexcept nogil:
-    """The forward pass split by rows of W, pipelined over blocks of columns.
-
-    Part t takes rows _row_start(n_in, t, nt) to _row_start(n_in, t + 1, nt) of W,
-    the backward pass's rows of part t, and adds them to every block of columns
-    in turn, once part t - 1 has added its own (part 0 starts from the bias); the
-    last part applies the activation. Each sum still runs over i in order, so the
-    result is the same bits as one thread's. Why rows: the backward pass splits W
-    by rows, and with the forward's columns split between the threads each core
-    read and wrote half of the lines of W that the other core had just used, a
-    transfer between their caches (2-thread training step at batch 10: 1.16x
-    faster with this split, bench/bench_ab.py).
-    """
-    cdef int done[PIPE_MAX_BLOCKS]   # done[k]: how many parts have added to block k
-    # Blocks of PIPE_COLS columns (wider for layers of more than 8192 units); a
-    # multiple of 32, the wide tiles' width. Narrower blocks read W in shorter
-    # pieces of each row (64 columns: 0.8x); wider ones leave part t + 1 waiting
-    # longer for the first block (256: 0.9-1.0x).
-    cdef Py_ssize_t width = max(<Py_ssize_t>PIPE_COLS,
-                                (n_out + PIPE_MAX_BLOCKS * 32 - 1) // (PIPE_MAX_BLOCKS * 32) * 32)
-    cdef Py_ssize_t n_blk = (n_out + width - 1) // width
-    cdef Py_ssize_t t, k, i0, i1, j0, j1
-    for k in range(n_blk):
-        done[k] = 0
-    # One part per thread. With fewer threads than parts (the runtime may give
-    # fewer), chunks of one part in order still finish: a part only waits for a
-    # lower one.
-    for t in prange(nt, schedule="static", chunksize=1, num_threads=nt):
-        i0 = _row_start(n_in, t, nt)
-        i1 = _row_start(n_in, t + 1, nt)
-        for k in range(n_blk):
-            j0 = k * width
-            j1 = min(j0 + width, n_out)
-            di_flag_wait(&done[k], <int>t)
-            _forward_cols(z + i0, n_in, W + i0 * n_out, i1 - i0, b if t == 0 else NULL,
-                          a_out, B, n_out, j0, j1)
-            if t == nt - 1:
-                _activate_block(s_out, a_out, n_out, 0, B, j0, j1, act)
-            di_flag_set(&done[k], <int>(t + 1))
-
-
 cdef void _forward_layer(const floating* z, const floating* W, const floating* b,
-                         floating* s_out, floating* a_out,
-                         Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
-                         int act, int n_threads) noexcept nogil:
-    cdef Py_ssize_t nt = min(<Py_ssize_t>n_threads, (n_in + ROW_BLOCK - 1) // ROW_BLOCK)
-    # Split by rows where that measured faster (2 threads, bench/bench_ab.py): the
-    # wide kernels below the packed forward's DI_WIDE_FWD_ROWS (batch 4: 1.64x,
-    # 10: 1.16x, 32: 1.03x), the default ones up to PIPE_DEFAULT_ROWS rows (batch
-    # 1: 1.07-1.13x, 2: 1.02-1.06x, in AVX2 and AVX-512 builds; from 3 rows the
-    # narrower pieces of the default kernels' column chunks cost more than the
-    # transfers: batch 10 0.91-0.98x). Up to PIPE_MAX_PARTS threads: part t starts
-    # t blocks late, so the pipeline is busy K / (K + nt - 1) of the time (K = 8
-    # blocks of a 1000-unit layer: 89% for 2 threads, 35% for 16), and no machine
-    # with more than 2 cores has measured it yet.
-    if 1 < nt <= PIPE_MAX_PARTS and n_out >= 2 * PIPE_COLS and (
-            B <= PIPE_DEFAULT_ROWS or (di_wide_kernels and B < DI_WIDE_FWD_ROWS)):
-        _forward_layer_rows(z, W, b, s_out, a_out, B, n_in, n_out, act, nt)
-        return
-    # Each thread takes one contiguous range of columns (so that it reads long
-    # runs of each row of W) per tile of the batch. Range bounds are multiples
-    # of COL_ALIGN, so every column is computed by the same code path whatever
-    # the number of threads.
+                         floating* s_out, floating* a_out, floating* part,
+                         const floating* zeros, Py_ssize_t B, Py_ssize_t n_in,
+                         Py_ssize_t n_out, int act, int n_threads) noexcept nogil:
+    """a_out = f(z @ W + b) (s_out: the sums before f, when not NULL), in two parts.
+
+    Every sum is split at row h = _row_start(n_in, 1, 2) of W, whatever the
+    thread count: a_out = (b + z[:, :h] @ W[:h]) + z[:, h:] @ W[h:], each part
+    summed over i in order (the second from a bias of ``zeros``, into ``part``,
+    (B, n_out)), then the two added. Layers of at most ROW_BLOCK inputs have one
+    part.
+
+    Small batches give each thread one contiguous range of the (part, group of
+    COL_ALIGN columns) pairs, in that order: on two threads, one part each. Each
+    thread then reads the rows of W that the backward pass gives it
+    (_row_start), whole rows, with no wait for the other. (A split by columns had
+    each core read half of the lines of W that the other core had just written
+    in the backward pass; 2 threads, batch 10: 1.10-1.12x faster training step
+    than that, batch 1: 1.17-1.27x, bench/bench_ab.py.) From PART_MAJOR_ROWS
+    rows, where the forward is bound by compute, each thread takes both parts
+    of a range of columns instead, and then adds its own parts.
+
+    Then each thread adds the parts and applies f on columns _row_start(n_out)
+    of its number: the inputs it reads in the next layer, on two threads.
+    """
+    cdef Py_ssize_t h = _row_start(n_in, 1, 2)
+    cdef Py_ssize_t n_part = 2 if 0 < h < n_in else 1
     cdef Py_ssize_t n_groups = (n_out + COL_ALIGN - 1) // COL_ALIGN
-    cdef Py_ssize_t n_col = min(<Py_ssize_t>n_threads, n_groups)
-    # The wide forward reads and packs all of W once per call: with 32-row tiles,
-    # batch 100 read it 4 times (+11% training step at batch 100 on one thread
-    # with 128-row tiles). It takes long tiles wherever every thread has a column
-    # range of its own; short tiles parallelize narrow layers (the 9-unit output
-    # layer) over the batch. Tiles are split evenly: 100 rows = 1 tile, 150 = 2 x 75.
-    cdef Py_ssize_t tile = DI_MC if di_wide_kernels and n_col >= n_threads else BATCH_TILE
-    cdef Py_ssize_t n_tile = (B + tile - 1) // tile
-    cdef Py_ssize_t task, cb, tb
-    # Column-range major: with static chunks each thread gets whole column ranges
-    # (all the batch tiles of one range), so a short last tile never leaves one
-    # thread with more rows than another.
-    for task in prange(n_col * n_tile, schedule="static", num_threads=n_threads):
-        cb = task // n_tile
-        tb = task % n_tile
-        _forward_task(z, W, b, s_out, a_out, B, n_in, n_out,
-                      min(cb * n_groups // n_col * COL_ALIGN, n_out),
-                      min((cb + 1) * n_groups // n_col * COL_ALIGN, n_out),
-                      tb * B // n_tile, (tb + 1) * B // n_tile, act)
+    cdef Py_ssize_t n_work = n_part * n_groups
+    cdef Py_ssize_t nt = min(<Py_ssize_t>n_threads, n_work)
+    cdef bint by_part = B < PART_MAJOR_ROWS or n_groups < nt
+    cdef Py_ssize_t t, w0, w1, p, j0, j1, i0, i1
+    if n_part == 1:
+        h = n_in
+    with parallel(num_threads=nt):
+        for t in prange(nt, schedule="static", chunksize=1):
+            if by_part:   # work units p * n_groups + group
+                w0 = t * n_work // nt
+                w1 = (t + 1) * n_work // nt
+            else:         # both parts of groups t * n_groups // nt onwards
+                w0 = t * n_groups // nt
+                w1 = (t + 1) * n_groups // nt
+            for p in range(n_part):
+                if by_part:
+                    j0 = max(w0 - p * n_groups, 0)
+                    j1 = min(w1 - p * n_groups, n_groups)
+                else:
+                    j0 = w0
+                    j1 = w1
+                if j0 >= j1:
+                    continue
+                j0 = j0 * COL_ALIGN
+                j1 = min(j1 * COL_ALIGN, n_out)
+                i0 = 0 if p == 0 else h
+                i1 = h if p == 0 else n_in
+                _forward_cols(z + i0, n_in, W + i0 * n_out, i1 - i0, b if p == 0 else zeros,
+                              a_out if p == 0 else part, B, n_out, j0, j1)
+        for t in prange(nt, schedule="static", chunksize=1):
+            _finish_block(part if n_part == 2 else NULL, s_out, a_out, n_out, B,
+                          _row_start(n_out, t, nt), _row_start(n_out, t + 1, nt), act)
 
 
 cdef void _backward_task(const floating* z, floating* W, const floating* delta,
@@ -354,16 +313,26 @@ cdef double _output_cost(floating* out, const int32_t* y, floating* delta,
 
 cdef void _net_forward(const floating* params, const Py_ssize_t* sizes, const int* acts,
                        Py_ssize_t L, const floating* x, Py_ssize_t B,
-                       floating* a_buf, floating* s_buf, int n_threads) noexcept nogil:
-    """Forward through the L layers; the output layer is left *before* its cost."""
-    cdef Py_ssize_t l, p_off = 0, a_off = 0, n_in, n_out
+                       floating* a_buf, floating* s_buf, floating* work,
+                       int n_threads) noexcept nogil:
+    """Forward through the L layers; the output layer is left *before* its cost.
+
+    ``work``: (B + 1) x max(n_1..n_L) values (work_size): the second parts of the
+    sums (see _forward_layer), then a bias of zeros for them.
+    """
+    cdef Py_ssize_t l, j, p_off = 0, a_off = 0, n_in, n_out
+    cdef Py_ssize_t n_max = _widest(sizes, L)
     cdef const floating* z = x
+    cdef floating* zeros = work + B * n_max
+    for j in range(n_max):
+        zeros[j] = 0
     for l in range(L):
         n_in = sizes[l]
         n_out = sizes[l + 1]
         _forward_layer(z, params + p_off, params + p_off + n_in * n_out,
                        s_buf + a_off if s_buf != NULL else NULL, a_buf + a_off,
-                       B, n_in, n_out, acts[l] if l < L - 1 else ACT_LINEAR, n_threads)
+                       work, zeros, B, n_in, n_out, acts[l] if l < L - 1 else ACT_LINEAR,
+                       n_threads)
         z = a_buf + a_off
         p_off += (n_in + 1) * n_out
         a_off += B * n_out
@@ -400,6 +369,14 @@ cdef void _net_backward(floating* params, const Py_ssize_t* sizes, const int* ac
         )
 
 
+cdef inline Py_ssize_t _widest(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:
+    """max(n_1, ..., n_L)."""
+    cdef Py_ssize_t l, n = 0
+    for l in range(1, L + 1):
+        n = max(n, sizes[l])
+    return n
+
+
 cdef inline Py_ssize_t _out_offset(const Py_ssize_t* sizes, Py_ssize_t L,
                                    Py_ssize_t B) noexcept nogil:
     cdef Py_ssize_t l, off = 0
@@ -424,9 +401,17 @@ def set_wide_kernels(bint on):
     return bool(di_set_wide_kernels(on))
 
 
+def work_size(const Py_ssize_t[::1] sizes, Py_ssize_t batch_size):
+    """Length of the ``work`` buffer the passes below need for batches of up to
+    ``batch_size`` rows: batch_size x max(n_1..n_L) partial sums, then
+    max(n_1..n_L) zeros (a bias for them)."""
+    cdef Py_ssize_t n = _widest(&sizes[0], sizes.shape[0] - 1)
+    return (batch_size + 1) * n
+
+
 def forward(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
             int cost, const floating[:, ::1] X, floating[::1] a_out,
-            floating[::1] s_out, int n_threads):
+            floating[::1] s_out, floating[::1] work, int n_threads):
     """Forward pass of a batch; every layer's activations into ``a_out``.
 
     Parameters
@@ -439,6 +424,7 @@ def forward(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] ac
     X : (B, n_0) inputs.
     a_out : (B * (n_1 + ... + n_L),) activations, activation layout.
     s_out : same shape as a_out for the pre-activations, or empty to skip them.
+    work : (work_size(sizes, B),) work buffer.
     n_threads : OpenMP threads.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, B = X.shape[0]
@@ -446,7 +432,7 @@ def forward(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] ac
     cdef floating* s_ptr = &s_out[0] if s_out.shape[0] > 0 else NULL
     with nogil:
         _net_forward(&params[0], &sizes[0], &acts[0] if acts.shape[0] else NULL,
-                     L, &X[0, 0], B, &a_out[0], s_ptr, n_threads)
+                     L, &X[0, 0], B, &a_out[0], s_ptr, &work[0], n_threads)
         _output_cost(&a_out[0] + _out_offset(&sizes[0], L, B), NULL, NULL,
                      B, sizes[L], cost, 1, &n_err)
 
@@ -454,7 +440,7 @@ def forward(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] ac
 def gradient(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
              int cost, const floating[:, ::1] X, const int32_t[::1] y,
              floating[::1] grad_out, floating[::1] a_buf, floating[::1] d_buf,
-             int n_threads):
+             floating[::1] work, int n_threads):
     """Gradient of the mean cost over a batch; parameters are left unchanged.
 
     Parameters
@@ -462,6 +448,7 @@ def gradient(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] a
     grad_out : (n_params,) receives dC/dparams, params layout.
     a_buf, d_buf : (B * (n_1 + ... + n_L),) receive the activations and the
         back-propagated gradients dC/ds of every layer, activation layout.
+    work : (work_size(sizes, B),) work buffer.
 
     Returns
     -------
@@ -474,7 +461,7 @@ def gradient(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] a
     cdef double total
     with nogil:
         _net_forward(&params[0], &sizes[0], &acts[0] if acts.shape[0] else NULL,
-                     L, &X[0, 0], B, &a_buf[0], NULL, n_threads)
+                     L, &X[0, 0], B, &a_buf[0], NULL, &work[0], n_threads)
         total = _output_cost(&a_buf[0] + off, &y[0], &d_buf[0] + off, B, sizes[L],
                              cost, (<floating>1) / B, &n_err)
         _net_backward(&params[0], &sizes[0], &acts[0] if acts.shape[0] else NULL,
@@ -485,7 +472,7 @@ def gradient(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] a
 def train_steps(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
                 int cost, const floating[:, ::1] X, const int32_t[::1] y,
                 Py_ssize_t batch_size, double lr, floating[::1] a_buf,
-                floating[::1] d_buf, double[::1] cost_out,
+                floating[::1] d_buf, floating[::1] work, double[::1] cost_out,
                 int32_t[::1] errors_out, int n_threads):
     """Run ``len(X) // batch_size`` SGD steps in one call, without the GIL.
 
@@ -497,6 +484,7 @@ def train_steps(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     Parameters
     ----------
     a_buf, d_buf : (batch_size * (n_1 + ... + n_L),) work buffers.
+    work : (work_size(sizes, batch_size),) work buffer.
     cost_out : (n_steps,) float64; errors_out : (n_steps,) int32.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, B = batch_size
@@ -509,7 +497,7 @@ def train_steps(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
     with nogil:
         for t in range(n_steps):
             _net_forward(&params[0], &sizes[0], acts_ptr, L, &X[0, 0] + t * B * n0, B,
-                         &a_buf[0], NULL, n_threads)
+                         &a_buf[0], NULL, &work[0], n_threads)
             n_err = 0
             cost_out[t] = _output_cost(&a_buf[0] + off, &y[0] + t * B, &d_buf[0] + off,
                                        B, sizes[L], cost, (<floating>1) / B, &n_err)
@@ -520,12 +508,13 @@ def train_steps(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
 
 def evaluate(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,
              int cost, const floating[:, ::1] X, const int32_t[::1] y,
-             Py_ssize_t batch_size, floating[::1] a_buf, int n_threads):
+             Py_ssize_t batch_size, floating[::1] a_buf, floating[::1] work, int n_threads):
     """Summed cost and error count over a whole set, in batches of ``batch_size``.
 
     Parameters
     ----------
     a_buf : (batch_size * (n_1 + ... + n_L),) work buffer.
+    work : (work_size(sizes, batch_size),) work buffer.
 
     Returns
     -------
@@ -540,7 +529,7 @@ def evaluate(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] a
             start = k * batch_size
             B = min(batch_size, n - start)
             _net_forward(&params[0], &sizes[0], acts_ptr, L, &X[start, 0], B,
-                         &a_buf[0], NULL, n_threads)
+                         &a_buf[0], NULL, &work[0], n_threads)
             total += _output_cost(&a_buf[0] + _out_offset(&sizes[0], L, B), &y[start],
                                   NULL, B, sizes[L], cost, 1, &n_err)
     return total, n_err

@@ -194,7 +194,7 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
  * 0.86-0.92x forward at batch 100); from DI_WIDE_BWD_ROWS the backward takes its
  * two-pass tiles (below, one pass per pair of rows of W). The packed forward goes
  * in chunks of at most DI_MC rows of float (half as many of double): W is read
- * from memory once per chunk (and _dense.pyx gives it tasks of DI_MC rows). A
+ * from memory once per chunk (_dense.pyx gives it the whole batch). A
  * chunk's buffers live on the thread's stack, 224 kB (float) or 160 kB (double),
  * and the in-place forward's 195 kB (float) or 198 kB (double), within an
  * OMP_STACKSIZE of 256 kB. */
@@ -455,8 +455,7 @@ DI_KERNEL int di_set_wide_kernels(int on) { di_wide_kernels = DI_WIDE && on; ret
  * longer evict one another from L1). Chunks are multiples of the widest tile, so
  * every column is computed by the same code path as without them: the values and
  * the order of every sum are unchanged. With b NULL, every path adds to the sums
- * already in out instead of starting from the bias (the pipelined forward of
- * _dense.pyx passes partial sums from thread to thread). */
+ * already in out instead of starting from the bias. */
 #ifndef DI_OB_BYTES
 #define DI_OB_BYTES 1024
 #endif
@@ -540,29 +539,6 @@ DI_DEFINE_FWD(float, di_vf, DI_NF, di_ld_f, di_st_f)
 DI_DEFINE_FWD_COLS(float, di_vf, DI_NF, di_ld_f, di_st_f)
 DI_DEFINE_FWD(double, di_vd, DI_ND, di_ld_d, di_st_d)
 DI_DEFINE_FWD_COLS(double, di_vd, DI_ND, di_ld_d, di_st_d)
-
-/* ------------------------------------------------------------------------ */
-/* Hand-off flags of the pipelined forward (_dense.pyx): a thread waits until */
-/* the thread before it has added its rows of W to a block of columns, then   */
-/* adds its own and passes the block on. Release / acquire order the sums'    */
-/* stores before the flag's.                                                  */
-/* ------------------------------------------------------------------------ */
-DI_INLINE void di_cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-DI_KERNEL void di_flag_wait(const int *flag, int value) {
-    /* Spin briefly (the wait is a fraction of a block's work), then yield the
-     * core: with more threads than cores the thread waited for needs it. */
-    for (long spins = 0; __atomic_load_n(flag, __ATOMIC_ACQUIRE) != value; spins++) {
-        if (spins < 20000) di_cpu_relax();
-        else sched_yield();
-    }
-}
-DI_KERNEL void di_flag_set(int *flag, int value) { __atomic_store_n(flag, value, __ATOMIC_RELEASE); }
 
 /* ------------------------------------------------------------------------ */
 /* Back-propagation through rows i0..i1 of W (n columns), batch of B rows:   */
