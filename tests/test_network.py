@@ -1,5 +1,9 @@
 """Kernels against numpy, float64 gradient checks, and thread-count determinism."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -239,3 +243,29 @@ def test_parameters_and_work_buffers_start_on_64_byte_boundaries(dtype):
     assert net.params.flags.c_contiguous and net.params.size == sum((i + 1) * o for i, o in zip(net.sizes, net.sizes[1:]))
     assert all(b.ctypes.data % 64 == 0 for b in net._buffers("train", 10))
     assert np.shares_memory(net.weights[0], net.params) and net.weights[0].ctypes.data % 64 == 0
+
+
+def test_backward_blocks_are_each_taken_once_when_a_thread_runs_several_parts(tmp_path):
+    """The backward pass's threads take the row blocks of their own part, then the
+    rest of the others' from the back (di_range_take). With one OpenMP thread for
+    five parts (OMP_THREAD_LIMIT=1), that thread takes most of parts 1-4 from their
+    ends before it reaches them: every block must still be taken exactly once (a
+    block taken twice is updated twice), so the parameters after training are the
+    bits of a 1-thread network."""
+    code = (
+        "import numpy as np\n"
+        "from deepinit.network import Network\n"
+        "out = []\n"
+        "for n_threads in (1, 5):\n"
+        "    net = Network((70, 300, 257, 9), 'tanh', dtype='float64', n_threads=n_threads)\n"
+        "    net.initialize('normalized', seed=0)\n"
+        "    rng = np.random.default_rng(1)\n"
+        "    X = rng.uniform(0, 1, (40, 70)); y = rng.integers(0, 9, 40).astype(np.int32)\n"
+        "    net.train_steps(X, y, batch_size=10, lr=0.1)\n"
+        "    out.append(net.params.copy())\n"
+        "assert np.array_equal(out[0], out[1]), np.abs(out[0] - out[1]).max()\n"
+        "print('same')\n"
+    )
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "same", res.stderr[-2000:]

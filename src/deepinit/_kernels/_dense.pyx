@@ -57,6 +57,7 @@ cdef enum:
     COL_ALIGN = 16
     ROW_BLOCK = 16
     PART_MAJOR_ROWS = 48
+    MAX_PARTS = 256
 
 
 # --------------------------------------------------------------------------- #
@@ -78,6 +79,10 @@ cdef extern from "_simd.h" nogil:
                                  double* W, Py_ssize_t n, Py_ssize_t B, Py_ssize_t i0, Py_ssize_t i1,
                                  double lr, double* dW, double* dz, Py_ssize_t ldo)
     int di_set_wide_kernels(int on)
+    ctypedef struct di_range:
+        unsigned long long lohi
+    void di_range_init(di_range* r, Py_ssize_t lo, Py_ssize_t hi)
+    Py_ssize_t di_range_take(di_range* r, int back)
 
 
 cdef inline Py_ssize_t _row_start(Py_ssize_t n, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
@@ -217,19 +222,27 @@ cdef void _backward_layer(const floating* z, floating* W, floating* b,
     """
     cdef Py_ssize_t n_row = (n_in + ROW_BLOCK - 1) // ROW_BLOCK
     cdef Py_ssize_t n_col = (n_out + COL_ALIGN - 1) // COL_ALIGN
-    cdef Py_ssize_t nt = min(<Py_ssize_t>n_threads, n_row)
-    cdef Py_ssize_t t, c, i, i1
-    # One parallel loop, so one synchronization per layer: part t takes the rows
-    # of W that the pipelined forward gives it (_row_start), in blocks of
-    # ROW_BLOCK, then its share of the bias's column blocks (a serial bias loop
-    # was 3% of a 2-thread step; a second parallel loop cost a barrier).
+    cdef Py_ssize_t nt = min(<Py_ssize_t>n_threads, n_row, <Py_ssize_t>MAX_PARTS)
+    cdef Py_ssize_t t, u, c, k
+    cdef di_range ranges[MAX_PARTS]
+    # Part t: the blocks of ROW_BLOCK rows from row _row_start(t), the rows the
+    # forward pass gives thread t (their lines of W are in its core's cache).
+    for t in range(nt):
+        di_range_init(&ranges[t], _row_start(n_in, t, nt) // ROW_BLOCK,
+                      (_row_start(n_in, t + 1, nt) + ROW_BLOCK - 1) // ROW_BLOCK)
+    # One parallel loop, so one synchronization per layer: thread t takes the
+    # blocks of part t in order, then what is left of the other parts from
+    # their ends (di_range_take), then its share of the bias's column blocks (a
+    # serial bias loop was 3% of a 2-thread step; a second parallel loop cost a
+    # barrier). With fewer threads than parts, one that runs part t after part
+    # t - 1 finds it partly done by then; every block is taken once.
     for t in prange(nt, schedule="static", chunksize=1, num_threads=nt):
-        i = _row_start(n_in, t, nt)
-        i1 = _row_start(n_in, t + 1, nt)
-        while i < i1:
-            _backward_task(z, W, delta, dz_out, dW_out, lr, B, n_in, n_out,
-                           i, min(i + ROW_BLOCK, i1), act_below)
-            i = i + ROW_BLOCK
+        for u in range(nt):
+            k = di_range_take(&ranges[(t + u) % nt], u != 0)
+            while k >= 0:
+                _backward_task(z, W, delta, dz_out, dW_out, lr, B, n_in, n_out,
+                               k * ROW_BLOCK, min((k + 1) * ROW_BLOCK, n_in), act_below)
+                k = di_range_take(&ranges[(t + u) % nt], u != 0)
         for c in range(t * n_col // nt, (t + 1) * n_col // nt):
             _bias_task(delta, b, db_out, lr, B, n_out,
                        c * COL_ALIGN, min((c + 1) * COL_ALIGN, n_out))

@@ -541,6 +541,34 @@ DI_DEFINE_FWD(double, di_vd, DI_ND, di_ld_d, di_st_d)
 DI_DEFINE_FWD_COLS(double, di_vd, DI_ND, di_ld_d, di_st_d)
 
 /* ------------------------------------------------------------------------ */
+/* Shared work ranges (the backward pass's blocks of rows of W, _dense.pyx): */
+/* each thread takes the blocks of its own range from the front, in order;   */
+/* a thread done with its own takes the others' from the back. On a shared   */
+/* machine one core often runs slower than the other for a while; this way  */
+/* the faster one takes over the tail of the slower one's work, and a block  */
+/* computes the same values whichever thread takes it. lo and hi share one   */
+/* 64-bit word, so that a block is taken once (compare-and-swap).            */
+/* ------------------------------------------------------------------------ */
+typedef struct { unsigned long long lohi; char pad[56]; } __attribute__((aligned(64))) di_range;
+DI_KERNEL void di_range_init(di_range *r, ptrdiff_t lo, ptrdiff_t hi) {
+    __atomic_store_n(&r->lohi, ((unsigned long long)lo << 32) | (unsigned long long)hi, __ATOMIC_RELAXED);
+}
+/* The next block of the range (the first if back is 0), or -1 when none is left.
+ * From the back, only while 2 or more are: the owner, already working on the one
+ * before them, would finish the last one about as soon as a thread that has to
+ * fetch its lines of W from the owner's cache. */
+DI_KERNEL ptrdiff_t di_range_take(di_range *r, int back) {
+    unsigned long long v = __atomic_load_n(&r->lohi, __ATOMIC_RELAXED);
+    for (;;) {
+        const unsigned long long lo = v >> 32, hi = v & 0xffffffffULL;
+        if (lo + (back ? 1 : 0) >= hi) return -1;
+        const unsigned long long nv = back ? v - 1 : v + (1ULL << 32);
+        if (__atomic_compare_exchange_n(&r->lohi, &v, nv, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return (ptrdiff_t)(back ? hi - 1 : lo);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Back-propagation through rows i0..i1 of W (n columns), batch of B rows:   */
 /*   dz[r * ldo + i] = sum_j delta[r, j] * W[i, j]         (when dz != NULL) */
 /*   g[j]            = sum_r z[r * ldz + i] * delta[r, j]  (r in order)       */
