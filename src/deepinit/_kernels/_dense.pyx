@@ -141,8 +141,10 @@ cdef void _forward_layer(const floating* z, const floating* W, const floating* b
     thread then reads the rows of W that the backward pass gives it
     (_row_start), whole rows, with no wait for the other. (A split by columns had
     each core read half of the lines of W that the other core had just written
-    in the backward pass; 2 threads, batch 10: 1.10-1.12x faster training step
-    than that, batch 1: 1.17-1.27x, bench/bench_ab.py.) From PART_MAJOR_ROWS
+    in the backward pass; a split by rows that kept one order of the sums had to
+    pass blocks of 128 columns from thread to thread, and the two parts train
+    1.10-1.14x faster than that at batch 10 on 2 threads, 1.17-1.27x at batch 1,
+    bench/bench_ab.py.) From PART_MAJOR_ROWS
     rows, where the forward is bound by compute, each thread takes both parts
     of a range of columns instead, and then adds its own parts.
 
