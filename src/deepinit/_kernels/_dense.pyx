@@ -95,8 +95,8 @@ cdef inline void _forward_cols(const floating* z, Py_ssize_t ldz, const floating
                                Py_ssize_t n_rows, const floating* b, floating* out,
                                Py_ssize_t B, Py_ssize_t n_out,
                                Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
-    """out[:B, j0:j1] = b[j0:j1] + z[:B, :n_rows] @ W[:n_rows, j0:j1], or out += the
-    product when b is NULL (rows of z ldz apart, rows of W and out n_out apart)."""
+    """out[:B, j0:j1] = b[j0:j1] + z[:B, :n_rows] @ W[:n_rows, j0:j1] (rows of z ldz
+    apart, rows of W and out n_out apart)."""
     if floating is float:
         di_forward_cols_float(z, ldz, W, n_out, n_rows, b, out, n_out, B, j0, j1)
     else:
@@ -144,9 +144,9 @@ cdef void _forward_layer(const floating* z, const floating* W, const floating* b
     in the backward pass; a split by rows that kept one order of the sums had to
     pass blocks of 128 columns from thread to thread, and the two parts train
     1.10-1.14x faster than that at batch 10 on 2 threads, 1.17-1.27x at batch 1,
-    bench/bench_ab.py.) From PART_MAJOR_ROWS
-    rows, where the forward is bound by compute, each thread takes both parts
-    of a range of columns instead, and then adds its own parts.
+    bench/bench_ab.py.) From PART_MAJOR_ROWS rows, where the forward is bound by
+    compute, each thread takes both parts of a range of columns instead, and then
+    adds its own parts.
 
     Then each thread adds the parts and applies f on columns _row_start(n_out)
     of its number: the inputs it reads in the next layer, on two threads.

@@ -22,7 +22,6 @@
 
 #include <stddef.h>
 #include <string.h>
-#include <sched.h>
 
 #define DI_VBYTES 32
 
@@ -337,7 +336,6 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
         for (ptrdiff_t c0 = j0; c0 < j1; c0 += NC) {                                  \
             const ptrdiff_t nc = j1 - c0 < NC ? j1 - c0 : NC;                         \
             const ptrdiff_t n_pan = (nc + 2 * NV - 1) / (2 * NV);                     \
-            if (!b) di_copy_rows_##T(ob, NC, out + c0, ldo, B, nc);                   \
             for (ptrdiff_t k0 = 0; k0 < n_in; k0 += DI_KC) {                          \
                 const ptrdiff_t kc = n_in - k0 < DI_KC ? n_in - k0 : DI_KC;           \
                 /* Copy the inputs, row r as zp[r DI_KC + i]: rows of a constant   \
@@ -374,7 +372,7 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
                     const ptrdiff_t j = c0 + p * 2 * NV;                              \
                     const ptrdiff_t ncol = j1 - j < 2 * NV ? j1 - j : 2 * NV;         \
                     const T *wpp = wp + p * kc * 2 * NV;                              \
-                    const T *bj = k0 == 0 && b ? b + j : NULL;                        \
+                    const T *bj = k0 == 0 ? b + j : NULL;                             \
                     for (ptrdiff_t g = 0, r0 = 0; g < n_groups; g++) {                \
                         const ptrdiff_t R = (B - r0) / (n_groups - g);                \
                         const ptrdiff_t tile = p * n_groups + g;                      \
@@ -409,13 +407,12 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
         const ptrdiff_t n_groups = (B + DI_RW - 1) / DI_RW;                           \
         for (ptrdiff_t c0 = j0; c0 < j1; c0 += NC) {                                  \
             const ptrdiff_t nc = j1 - c0 < NC ? j1 - c0 : NC;                         \
-            if (!b) di_copy_rows_##T(ob, NC, out + c0, ldo, B, nc);                   \
             for (ptrdiff_t i0 = 0; i0 < n_in; i0 += DI_IB) {                          \
                 const ptrdiff_t ni = n_in - i0 < DI_IB ? n_in - i0 : DI_IB;           \
                 di_copy_rows_##T(zp, DI_IB, z + i0, ldz, B, ni);                      \
                 for (ptrdiff_t p = 0; p < nc; p += 2 * NV) {                          \
                     const ptrdiff_t ncol = nc - p < 2 * NV ? nc - p : 2 * NV;         \
-                    const T *bj = i0 == 0 && b ? b + c0 + p : NULL;                   \
+                    const T *bj = i0 == 0 ? b + c0 + p : NULL;                        \
                     for (ptrdiff_t g = 0, r0 = 0; g < n_groups; g++) {                \
                         const ptrdiff_t R = (B - r0) / (n_groups - g);                \
                         di_ptile_##T(R, zp + r0 * DI_IB, DI_IB, W + i0 * ldw + c0 + p, ldw, ni, 1, \
@@ -454,8 +451,7 @@ DI_KERNEL int di_set_wide_kernels(int on) { di_wide_kernels = DI_WIDE && on; ret
  * copied to a small contiguous buffer too (constant offsets; rows of z 4 kB apart no
  * longer evict one another from L1). Chunks are multiples of the widest tile, so
  * every column is computed by the same code path as without them: the values and
- * the order of every sum are unchanged. With b NULL, every path adds to the sums
- * already in out instead of starting from the bias. */
+ * the order of every sum are unchanged. */
 #ifndef DI_OB_BYTES
 #define DI_OB_BYTES 1024
 #endif
@@ -496,9 +492,6 @@ DI_KERNEL int di_set_wide_kernels(int on) { di_wide_kernels = DI_WIDE && on; ret
             const ptrdiff_t nr = B - r0 < DI_OB_ROWS ? B - r0 : DI_OB_ROWS;           \
             for (ptrdiff_t c0 = j0; c0 < j1; c0 += OBC) {                             \
                 const ptrdiff_t nc = j1 - c0 < OBC ? j1 - c0 : OBC;                   \
-                if (!b)                                                               \
-                    for (ptrdiff_t r = 0; r < nr; r++)                                \
-                        memcpy(ob + r * OBC, out + (r0 + r) * ldo + c0, (size_t)nc * sizeof(T)); \
                 for (ptrdiff_t i0 = 0; i0 < n_in; i0 += DI_IB) {                      \
                     const ptrdiff_t ni = n_in - i0 < DI_IB ? n_in - i0 : DI_IB;       \
                     for (ptrdiff_t r = 0; r < nr; r++) {                              \
@@ -510,7 +503,7 @@ DI_KERNEL int di_set_wide_kernels(int on) { di_wide_kernels = DI_WIDE && on; ret
                             memcpy(zp + r * DI_IB, src, (size_t)ni * sizeof(T));      \
                     }                                                                 \
                     di_forward_block_##T(zp, DI_IB, W + i0 * ldw + c0, ldw, ni,       \
-                                         i0 == 0 && b ? b + c0 : NULL, ob, OBC, nr, 0, nc); \
+                                         i0 == 0 ? b + c0 : NULL, ob, OBC, nr, 0, nc); \
                 }                                                                     \
                 for (ptrdiff_t r = 0; r < nr; r++)                                    \
                     memcpy(out + (r0 + r) * ldo + c0, ob + r * OBC, (size_t)nc * sizeof(T)); \
