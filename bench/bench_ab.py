@@ -77,13 +77,16 @@ def compare(path_a: Path, path_b: Path, batch: int, threads: int, rounds: int, s
             nets[key] = Network(SIZES, "tanh", n_threads=threads)
             nets[key].initialize("normalized", seed=0)
 
+        bufs = {}
+        for key in mods:
+            bufs[key] = nets[key]._buffers("train", batch)
+            if "work" not in inspect.signature(mods[key].train_steps).parameters:
+                bufs[key] = bufs[key][:2]  # a build from before the forward's work buffer
+
         def run(key):
             net = nets[key]
-            bufs = net._buffers("train", batch)
-            if "work" not in inspect.signature(mods[key].train_steps).parameters:
-                bufs = bufs[:2]  # a build from before the forward's work buffer
             mods[key].train_steps(net.params, net._sizes, net._acts, net._cost, X, y, batch, LR,
-                                  *bufs, cost, errors, threads)
+                                  *bufs[key], cost, errors, threads)
 
         for key in mods:
             run(key)  # warm-up

@@ -17,6 +17,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from deepinit._kernels import dense as _dense
 from deepinit.network import Network
 
 SIZES = (64, 50, 50, 9)
@@ -78,7 +79,7 @@ def test_measurement_catches_per_call_buffers(monkeypatch):
 
     def uncached(self, purpose, batch):
         n_act = batch * sum(self.sizes[1:])
-        n_work = (batch + 1) * max(self.sizes[1:])
+        n_work = _dense.work_size(self._sizes, batch)
         return np.empty(n_act, self.dtype), np.empty(n_act, self.dtype), np.empty(n_work, self.dtype)
 
     monkeypatch.setattr(Network, "_buffers", uncached)
