@@ -74,10 +74,15 @@ cdef extern from "_simd.h" nogil:
                                 Py_ssize_t B, Py_ssize_t j0, Py_ssize_t j1)
     void di_backward_rows_float(const float* z, Py_ssize_t ldz, const float* delta, Py_ssize_t ldd,
                                 float* W, Py_ssize_t n, Py_ssize_t B, Py_ssize_t i0, Py_ssize_t i1,
-                                float lr, float* dW, float* dz, Py_ssize_t ldo)
+                                float lr, float* dW, float* dz, Py_ssize_t ldo, const float* dp)
     void di_backward_rows_double(const double* z, Py_ssize_t ldz, const double* delta, Py_ssize_t ldd,
                                  double* W, Py_ssize_t n, Py_ssize_t B, Py_ssize_t i0, Py_ssize_t i1,
-                                 double lr, double* dW, double* dz, Py_ssize_t ldo)
+                                 double lr, double* dW, double* dz, Py_ssize_t ldo, const double* dp)
+    int di_backward_packs(Py_ssize_t B)
+    void di_pack_panels_float(const float* delta, Py_ssize_t ldd, Py_ssize_t B, Py_ssize_t n,
+                              Py_ssize_t t, Py_ssize_t nt, float* dp)
+    void di_pack_panels_double(const double* delta, Py_ssize_t ldd, Py_ssize_t B, Py_ssize_t n,
+                               Py_ssize_t t, Py_ssize_t nt, double* dp)
     int di_set_wide_kernels(int on)
     ctypedef struct di_range:
         unsigned long long lohi
@@ -189,8 +194,8 @@ cdef void _forward_layer(const floating* z, const floating* W, const floating* b
 
 
 cdef void _backward_task(const floating* z, floating* W, const floating* delta,
-                         floating* dz_out, floating* dW_out, floating lr,
-                         Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
+                         const floating* dp, floating* dz_out, floating* dW_out,
+                         floating lr, Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
                          Py_ssize_t i0, Py_ssize_t i1, int act_below) noexcept nogil:
     """Rows i0:i1 of W: back-propagate delta, then form the weight gradient.
 
@@ -199,13 +204,14 @@ cdef void _backward_task(const floating* z, floating* W, const floating* delta,
     W[i, :] -= lr * g                                (only when dW_out is NULL)
 
     In the fused form each row of W is read once and written once, and it is
-    used for dz before it is updated.
+    used for dz before it is updated. ``dp``: delta in panels (di_pack_panels),
+    or NULL.
     """
     cdef Py_ssize_t r
     if floating is float:
-        di_backward_rows_float(z, n_in, delta, n_out, W, n_out, B, i0, i1, lr, dW_out, dz_out, n_in)
+        di_backward_rows_float(z, n_in, delta, n_out, W, n_out, B, i0, i1, lr, dW_out, dz_out, n_in, dp)
     else:
-        di_backward_rows_double(z, n_in, delta, n_out, W, n_out, B, i0, i1, lr, dW_out, dz_out, n_in)
+        di_backward_rows_double(z, n_in, delta, n_out, W, n_out, B, i0, i1, lr, dW_out, dz_out, n_in, dp)
     if dz_out != NULL:
         for r in range(B):
             mul_derivative(dz_out + r * n_in + i0, z + r * n_in + i0, i1 - i0, act_below)
@@ -214,40 +220,66 @@ cdef void _backward_task(const floating* z, floating* W, const floating* delta,
 cdef void _backward_layer(const floating* z, floating* W, floating* b,
                           const floating* delta, floating* dz_out,
                           floating* dW_out, floating* db_out, floating lr,
-                          Py_ssize_t B, Py_ssize_t n_in,
-                          Py_ssize_t n_out, int act_below, int n_threads) noexcept nogil:
+                          Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out,
+                          int act_below, floating* work, int n_threads) noexcept nogil:
     """One layer of back-propagation.
 
     Gradient form (dW_out, db_out not NULL): write dC/dW and dC/db, leave W, b.
     Fused form (dW_out, db_out NULL): apply W -= lr dC/dW and b -= lr dC/db in
-    place.
+    place. ``work``: B x n_out values, for delta in panels where the wide
+    backward reads them (di_backward_packs).
     """
     cdef Py_ssize_t n_row = (n_in + ROW_BLOCK - 1) // ROW_BLOCK
-    cdef Py_ssize_t n_col = (n_out + COL_ALIGN - 1) // COL_ALIGN
     cdef Py_ssize_t nt = min(<Py_ssize_t>n_threads, n_row, <Py_ssize_t>MAX_PARTS)
-    cdef Py_ssize_t t, u, c, k
+    cdef Py_ssize_t t
     cdef di_range ranges[MAX_PARTS]
     # Part t: the blocks of ROW_BLOCK rows from row _row_start(t), the rows the
     # forward pass gives thread t (their lines of W are in its core's cache).
     for t in range(nt):
         di_range_init(&ranges[t], _row_start(n_in, t, nt) // ROW_BLOCK,
                       (_row_start(n_in, t + 1, nt) + ROW_BLOCK - 1) // ROW_BLOCK)
-    # One parallel loop, so one synchronization per layer: thread t takes the
-    # blocks of part t in order, then what is left of the other parts from
-    # their ends (di_range_take), then its share of the bias's column blocks (a
-    # serial bias loop was 3% of a 2-thread step; a second parallel loop cost a
-    # barrier). With fewer threads than parts, one that runs part t after part
-    # t - 1 finds it partly done by then; every block is taken once.
-    for t in prange(nt, schedule="static", chunksize=1, num_threads=nt):
-        for u in range(nt):
+    if not di_backward_packs(B):
+        # One parallel loop, so one synchronization per layer (a second cost
+        # a barrier, which small batches feel).
+        for t in prange(nt, schedule="static", chunksize=1, num_threads=nt):
+            _backward_part(z, W, b, delta, NULL, dz_out, dW_out, db_out, lr, B, n_in,
+                           n_out, act_below, ranges, t, nt)
+        return
+    # Every gradient tile reads all of delta's columns: the threads pack its
+    # panels together, then wait for each other (the barrier at the end of
+    # the first loop) before the tiles start.
+    with parallel(num_threads=nt):
+        for t in prange(nt, schedule="static", chunksize=1):
+            if floating is float:
+                di_pack_panels_float(delta, n_out, B, n_out, t, nt, work)
+            else:
+                di_pack_panels_double(delta, n_out, B, n_out, t, nt, work)
+        for t in prange(nt, schedule="static", chunksize=1):
+            _backward_part(z, W, b, delta, work, dz_out, dW_out, db_out, lr, B, n_in,
+                           n_out, act_below, ranges, t, nt)
+
+
+cdef void _backward_part(const floating* z, floating* W, floating* b,
+                         const floating* delta, const floating* dp, floating* dz_out,
+                         floating* dW_out, floating* db_out, floating lr,
+                         Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t n_out, int act_below,
+                         di_range* ranges, Py_ssize_t t, Py_ssize_t nt) noexcept nogil:
+    """Thread t's share of _backward_layer: the row blocks of part t in order,
+    then what is left of the other parts from their ends (di_range_take), then
+    its share of the bias's column blocks (a serial bias loop was 3% of a
+    2-thread step). With fewer threads than parts, one that runs part t after
+    part t - 1 finds it partly done by then; every block is taken once."""
+    cdef Py_ssize_t n_col = (n_out + COL_ALIGN - 1) // COL_ALIGN
+    cdef Py_ssize_t u, c, k
+    for u in range(nt):
+        k = di_range_take(&ranges[(t + u) % nt], u != 0)
+        while k >= 0:
+            _backward_task(z, W, delta, dp, dz_out, dW_out, lr, B, n_in, n_out,
+                           k * ROW_BLOCK, min((k + 1) * ROW_BLOCK, n_in), act_below)
             k = di_range_take(&ranges[(t + u) % nt], u != 0)
-            while k >= 0:
-                _backward_task(z, W, delta, dz_out, dW_out, lr, B, n_in, n_out,
-                               k * ROW_BLOCK, min((k + 1) * ROW_BLOCK, n_in), act_below)
-                k = di_range_take(&ranges[(t + u) % nt], u != 0)
-        for c in range(t * n_col // nt, (t + 1) * n_col // nt):
-            _bias_task(delta, b, db_out, lr, B, n_out,
-                       c * COL_ALIGN, min((c + 1) * COL_ALIGN, n_out))
+    for c in range(t * n_col // nt, (t + 1) * n_col // nt):
+        _bias_task(delta, b, db_out, lr, B, n_out,
+                   c * COL_ALIGN, min((c + 1) * COL_ALIGN, n_out))
 
 
 cdef void _bias_task(const floating* delta, floating* b, floating* db_out, floating lr,
@@ -356,11 +388,12 @@ cdef void _net_forward(const floating* params, const Py_ssize_t* sizes, const in
 cdef void _net_backward(floating* params, const Py_ssize_t* sizes, const int* acts,
                         Py_ssize_t L, const floating* x, Py_ssize_t B,
                         const floating* a_buf, floating* d_buf, floating* grad,
-                        floating lr, int n_threads) noexcept nogil:
+                        floating lr, floating* work, int n_threads) noexcept nogil:
     """Back-propagate the output delta already in d_buf's last block.
 
     With ``grad`` not NULL, write the gradient (params layout) and leave params;
     with ``grad`` NULL, update params in place (fused SGD step with rate lr).
+    ``work``: as for _net_forward (the backward uses its first B x max(n) values).
     """
     cdef Py_ssize_t l, p_off = 0, a_off = 0, n_in, n_out
     cdef Py_ssize_t[64] p_offs, a_offs   # L <= 64, checked by the Python wrappers
@@ -380,7 +413,7 @@ cdef void _net_backward(floating* params, const Py_ssize_t* sizes, const int* ac
             grad + p_offs[l] if grad != NULL else NULL,
             grad + p_offs[l] + n_in * n_out if grad != NULL else NULL,
             lr, B, n_in, n_out,
-            acts[l - 1] if l > 0 else ACT_LINEAR, n_threads,
+            acts[l - 1] if l > 0 else ACT_LINEAR, work, n_threads,
         )
 
 
@@ -418,8 +451,9 @@ def set_wide_kernels(bint on):
 
 def work_size(const Py_ssize_t[::1] sizes, Py_ssize_t batch_size):
     """Length of the ``work`` buffer the passes below need for batches of up to
-    ``batch_size`` rows: batch_size x max(n_1..n_L) partial sums, then
-    max(n_1..n_L) zeros (a bias for them)."""
+    ``batch_size`` rows: batch_size x max(n_1..n_L) partial sums (in the
+    backward pass, delta in panels), then max(n_1..n_L) zeros (a bias for the
+    partial sums)."""
     cdef Py_ssize_t n = _widest(&sizes[0], sizes.shape[0] - 1)
     return (batch_size + 1) * n
 
@@ -480,7 +514,8 @@ def gradient(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] a
         total = _output_cost(&a_buf[0] + off, &y[0], &d_buf[0] + off, B, sizes[L],
                              cost, (<floating>1) / B, &n_err)
         _net_backward(&params[0], &sizes[0], &acts[0] if acts.shape[0] else NULL,
-                      L, &X[0, 0], B, &a_buf[0], &d_buf[0], &grad_out[0], 0, n_threads)
+                      L, &X[0, 0], B, &a_buf[0], &d_buf[0], &grad_out[0], 0, &work[0],
+                      n_threads)
     return total / B, n_err
 
 
@@ -518,7 +553,7 @@ def train_steps(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1
                                        B, sizes[L], cost, (<floating>1) / B, &n_err)
             errors_out[t] = n_err
             _net_backward(&params[0], &sizes[0], acts_ptr, L, &X[0, 0] + t * B * n0, B,
-                          &a_buf[0], &d_buf[0], NULL, rate, n_threads)
+                          &a_buf[0], &d_buf[0], NULL, rate, &work[0], n_threads)
 
 
 def evaluate(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,

@@ -441,6 +441,9 @@ DI_DEFINE_FWD_WIDE(double, di_wd, DI_NWD, di_ldw_d, di_stw_d, di_ldwm_d, di_stwm
 static int di_wide_kernels = 0;
 /* Returns whether the wide kernels are now in use (never without AVX-512). */
 DI_KERNEL int di_set_wide_kernels(int on) { di_wide_kernels = DI_WIDE && on; return di_wide_kernels; }
+/* Whether di_backward_rows takes the wide backward at batch B, whose gradient
+ * tiles read delta in panels (di_pack_panels) when given them. */
+DI_KERNEL int di_backward_packs(ptrdiff_t B) { return di_wide_kernels && B >= DI_WIDE_BWD_ROWS; }
 
 /* The forward over columns j0..j1 goes in chunks of DI_OB_BYTES of columns and
  * DI_OB_ROWS batch rows. W is walked in blocks of DI_IB rows, each row segment read
@@ -1003,6 +1006,25 @@ DI_DEFINE_SEGWS(double, di_wd, DI_ND, di_ldpair_d, di_bcast_half_d, di_pairsums_
 #ifndef DI_ZP_ROWS
 #define DI_ZP_ROWS 256
 #endif
+/* delta in panels of the gradient tiles' 2 NWV columns, for the wide backward:
+ * panel p (columns p 2NWV .. p 2NWV + w, w = min(2NWV, n - p 2NWV)) at
+ * dp + p 2NWV B, its row r at r w, so that a tile reads its panel in one run.
+ * Read in place, its rows 4 kB apart came from L2 at one line's latency each:
+ * the gradient tiles ran 1.15x faster on the panels (C harness, batch 100, the
+ * packing included). Thread t of nt packs panels t np / nt to (t + 1) np / nt. */
+#define DI_DEFINE_PACK(T, NWV)                                                        \
+    DI_KERNEL void di_pack_panels_##T(const T *delta, ptrdiff_t ldd, ptrdiff_t B,     \
+                                      ptrdiff_t n, ptrdiff_t t, ptrdiff_t nt, T *dp) { \
+        const ptrdiff_t pw = 2 * NWV, np = (n + pw - 1) / pw;                         \
+        for (ptrdiff_t p = t * np / nt; p < (t + 1) * np / nt; p++) {                 \
+            const ptrdiff_t j = p * pw, w = n - j < pw ? n - j : pw;                  \
+            T *o = dp + j * B;                                                        \
+            for (ptrdiff_t r = 0; r < B; r++)                                         \
+                memcpy(o + r * w, delta + r * ldd + j, (size_t)w * sizeof(T));         \
+        }                                                                             \
+    }
+DI_DEFINE_PACK(float, DI_NWF)
+DI_DEFINE_PACK(double, DI_NWD)
 #define DI_DEFINE_BWD_WIDE(T, WV, NV, NWV, LDWM, STWM, SGD, LDPAIR, BCAST, PAIRSUMS)  \
     DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, 1)                           \
     DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, 2)                           \
@@ -1021,7 +1043,7 @@ DI_DEFINE_SEGWS(double, di_wd, DI_ND, di_ldpair_d, di_bcast_half_d, di_pairsums_
     static void di_backward_wide_##T(const T *z, ptrdiff_t ldz, const T *delta,       \
                                      ptrdiff_t ldd, T *W, ptrdiff_t n, ptrdiff_t B,   \
                                      ptrdiff_t i0, ptrdiff_t i1, T lr, T *dW,         \
-                                     T *dz, ptrdiff_t ldo) {                          \
+                                     T *dz, ptrdiff_t ldo, const T *dp) {             \
         enum { P2 = 2 * DI_DOT_PAIRS, RB = 6 };                                       \
         if (dz) {                                                                     \
             T dots[RB * P2];                                                          \
@@ -1071,17 +1093,19 @@ DI_DEFINE_SEGWS(double, di_wd, DI_ND, di_ldpair_d, di_bcast_half_d, di_pairsums_
             }                                                                         \
             for (ptrdiff_t j = 0; j < n; j += 2 * NWV) {                              \
                 const ptrdiff_t ncol = n - j < 2 * NWV ? n - j : 2 * NWV;             \
-                const T *dl = delta + j;                                              \
+                /* delta's panel (di_pack_panels), or delta in place. */              \
+                const T *dl = dp ? dp + j * B : delta + j;                            \
+                const ptrdiff_t ldp = dp ? ncol : ldd;                                \
                 T *w = W + i * n + j, *go = dW ? dW + i * n + j : NULL;               \
                 switch (ri) {                                                         \
-                case 1: di_gtile_##T##_1(zi, ldzi, dl, ldd, B, w, n, lr, go, ncol); break; \
-                case 2: di_gtile_##T##_2(zi, ldzi, dl, ldd, B, w, n, lr, go, ncol); break; \
-                case 3: di_gtile_##T##_3(zi, ldzi, dl, ldd, B, w, n, lr, go, ncol); break; \
-                case 4: di_gtile_##T##_4(zi, ldzi, dl, ldd, B, w, n, lr, go, ncol); break; \
-                case 5: di_gtile_##T##_5(zi, ldzi, dl, ldd, B, w, n, lr, go, ncol); break; \
-                case 6: di_gtile_##T##_6(zi, ldzi, dl, ldd, B, w, n, lr, go, ncol); break; \
-                case 7: di_gtile_##T##_7(zi, ldzi, dl, ldd, B, w, n, lr, go, ncol); break; \
-                default: di_gtile_##T##_8(zi, ldzi, dl, ldd, B, w, n, lr, go, ncol); break; \
+                case 1: di_gtile_##T##_1(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
+                case 2: di_gtile_##T##_2(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
+                case 3: di_gtile_##T##_3(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
+                case 4: di_gtile_##T##_4(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
+                case 5: di_gtile_##T##_5(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
+                case 6: di_gtile_##T##_6(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
+                case 7: di_gtile_##T##_7(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
+                default: di_gtile_##T##_8(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
                 }                                                                     \
             }                                                                         \
         }                                                                             \
@@ -1091,6 +1115,8 @@ DI_DEFINE_BWD_WIDE(double, di_wd, DI_ND, DI_NWD, di_ldwm_d, di_stwm_d, di_sgd_d,
 #else /* no AVX-512: never called (di_wide_kernels stays 0) */
 #define di_backward_wide_float(...) ((void)0)
 #define di_backward_wide_double(...) ((void)0)
+#define di_pack_panels_float(...) ((void)0)
+#define di_pack_panels_double(...) ((void)0)
 #define di_segw_float(...) ((void)0)
 #define di_segw_double(...) ((void)0)
 #endif /* DI_WIDE */
@@ -1119,9 +1145,9 @@ DI_DEFINE_BWD_WIDE(double, di_wd, DI_ND, DI_NWD, di_ldwm_d, di_stwm_d, di_sgd_d,
     DI_KERNEL void di_backward_rows_##T(const T *z, ptrdiff_t ldz, const T *delta,         \
                                      ptrdiff_t ldd, T *W, ptrdiff_t n, ptrdiff_t B,     \
                                      ptrdiff_t i0, ptrdiff_t i1, T lr, T *dW,           \
-                                     T *dz, ptrdiff_t ldo) {                            \
-        if (di_wide_kernels && B >= DI_WIDE_BWD_ROWS) {                                \
-            di_backward_wide_##T(z, ldz, delta, ldd, W, n, B, i0, i1, lr, dW, dz, ldo);  \
+                                     T *dz, ptrdiff_t ldo, const T *dp) {               \
+        if (di_backward_packs(B)) {                                                    \
+            di_backward_wide_##T(z, ldz, delta, ldd, W, n, B, i0, i1, lr, dW, dz, ldo, dp); \
             return;                                                                    \
         }                                                                              \
         T g_buf[2 * DI_JB];                                                            \
