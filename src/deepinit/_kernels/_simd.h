@@ -577,6 +577,8 @@ DI_KERNEL ptrdiff_t di_range_take(di_range *r, int back) {
 /* before it moves).                                                          */
 /* Sums: dz adds the blocks in order, each block's vector lanes (j mod V     */
 /* from the block start) then its scalar tail; g runs over r in order.        */
+/* Where di_backward_packs(B), dp must hold delta in panels (di_pack_panels): */
+/* the wide backward's gradient tiles read them; otherwise dp is not read.    */
 /* ------------------------------------------------------------------------ */
 #define DI_JB 1024
 /* Batch rows per pass: at most DI_BR. Without dots (the first layer), a pass
@@ -752,7 +754,8 @@ DI_KERNEL ptrdiff_t di_range_take(di_range *r, int back) {
 /*    delta[r, j:j+NV] broadcast to both halves; tiles of R batch rows x 4     */
 /*    such pairs (8 rows of W).                                               */
 /* 2. g and the update: tiles of R rows of W x 2 vectors of columns whose sums */
-/*    over the batch (in order) stay in registers, then W -= lr g (or dW = g). */
+/*    over the batch (in order) stay in registers, then W -= lr g (or dW = g); */
+/*    delta comes from its panels dp (di_pack_panels), read in one run a tile. */
 /* ------------------------------------------------------------------------ */
 DI_INLINE di_wf di_ldpair_f(const float *a, const float *b) {
     return (di_wf)_mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(a)), _mm256_loadu_ps(b), 1);
@@ -1093,19 +1096,17 @@ DI_DEFINE_PACK(double, DI_NWD)
             }                                                                         \
             for (ptrdiff_t j = 0; j < n; j += 2 * NWV) {                              \
                 const ptrdiff_t ncol = n - j < 2 * NWV ? n - j : 2 * NWV;             \
-                /* delta's panel (di_pack_panels), or delta in place. */              \
-                const T *dl = dp ? dp + j * B : delta + j;                            \
-                const ptrdiff_t ldp = dp ? ncol : ldd;                                \
+                const T *dl = dp + j * B; /* delta's panel, ncol wide */              \
                 T *w = W + i * n + j, *go = dW ? dW + i * n + j : NULL;               \
                 switch (ri) {                                                         \
-                case 1: di_gtile_##T##_1(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
-                case 2: di_gtile_##T##_2(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
-                case 3: di_gtile_##T##_3(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
-                case 4: di_gtile_##T##_4(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
-                case 5: di_gtile_##T##_5(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
-                case 6: di_gtile_##T##_6(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
-                case 7: di_gtile_##T##_7(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
-                default: di_gtile_##T##_8(zi, ldzi, dl, ldp, B, w, n, lr, go, ncol); break; \
+                case 1: di_gtile_##T##_1(zi, ldzi, dl, ncol, B, w, n, lr, go, ncol); break; \
+                case 2: di_gtile_##T##_2(zi, ldzi, dl, ncol, B, w, n, lr, go, ncol); break; \
+                case 3: di_gtile_##T##_3(zi, ldzi, dl, ncol, B, w, n, lr, go, ncol); break; \
+                case 4: di_gtile_##T##_4(zi, ldzi, dl, ncol, B, w, n, lr, go, ncol); break; \
+                case 5: di_gtile_##T##_5(zi, ldzi, dl, ncol, B, w, n, lr, go, ncol); break; \
+                case 6: di_gtile_##T##_6(zi, ldzi, dl, ncol, B, w, n, lr, go, ncol); break; \
+                case 7: di_gtile_##T##_7(zi, ldzi, dl, ncol, B, w, n, lr, go, ncol); break; \
+                default: di_gtile_##T##_8(zi, ldzi, dl, ncol, B, w, n, lr, go, ncol); break; \
                 }                                                                     \
             }                                                                         \
         }                                                                             \
