@@ -79,10 +79,10 @@ cdef extern from "_simd.h" nogil:
                                  double* W, Py_ssize_t n, Py_ssize_t B, Py_ssize_t i0, Py_ssize_t i1,
                                  double lr, double* dW, double* dz, Py_ssize_t ldo, const double* dp)
     int di_backward_packs(Py_ssize_t B)
-    void di_pack_panels_float(const float* delta, Py_ssize_t ldd, Py_ssize_t B, Py_ssize_t n,
-                              Py_ssize_t t, Py_ssize_t nt, float* dp)
-    void di_pack_panels_double(const double* delta, Py_ssize_t ldd, Py_ssize_t B, Py_ssize_t n,
-                               Py_ssize_t t, Py_ssize_t nt, double* dp)
+    void di_pack_delta_float(const float* delta, Py_ssize_t ldd, Py_ssize_t B, Py_ssize_t n,
+                             int pairs, Py_ssize_t t, Py_ssize_t nt, float* pk)
+    void di_pack_delta_double(const double* delta, Py_ssize_t ldd, Py_ssize_t B, Py_ssize_t n,
+                              int pairs, Py_ssize_t t, Py_ssize_t nt, double* pk)
     int di_set_wide_kernels(int on)
     ctypedef struct di_range:
         unsigned long long lohi
@@ -204,8 +204,8 @@ cdef void _backward_task(const floating* z, floating* W, const floating* delta,
     W[i, :] -= lr * g                                (only when dW_out is NULL)
 
     In the fused form each row of W is read once and written once, and it is
-    used for dz before it is updated. ``dp``: delta in panels (di_pack_panels),
-    or NULL.
+    used for dz before it is updated. ``dp``: delta packed by di_pack_delta
+    where di_backward_packs(B), else NULL.
     """
     cdef Py_ssize_t r
     if floating is float:
@@ -226,8 +226,8 @@ cdef void _backward_layer(const floating* z, floating* W, floating* b,
 
     Gradient form (dW_out, db_out not NULL): write dC/dW and dC/db, leave W, b.
     Fused form (dW_out, db_out NULL): apply W -= lr dC/dW and b -= lr dC/db in
-    place. ``work``: B x n_out values, for delta in panels where the wide
-    backward reads them (di_backward_packs).
+    place. ``work``: (2 B + 1) x n_out values, for delta packed as the wide
+    backward reads it (di_backward_packs, di_pack_delta).
     """
     cdef Py_ssize_t n_row = (n_in + ROW_BLOCK - 1) // ROW_BLOCK
     cdef Py_ssize_t nt = min(<Py_ssize_t>n_threads, n_row, <Py_ssize_t>MAX_PARTS)
@@ -245,15 +245,15 @@ cdef void _backward_layer(const floating* z, floating* W, floating* b,
             _backward_part(z, W, b, delta, NULL, dz_out, dW_out, db_out, lr, B, n_in,
                            n_out, act_below, ranges, t, nt)
         return
-    # Every gradient tile reads all of delta's columns: the threads pack its
-    # panels together, then wait for each other (the barrier at the end of
-    # the first loop) before the tiles start.
+    # Every tile reads all of delta's columns: the threads pack it together,
+    # then wait for each other (the barrier at the end of the first loop)
+    # before the tiles start.
     with parallel(num_threads=nt):
         for t in prange(nt, schedule="static", chunksize=1):
             if floating is float:
-                di_pack_panels_float(delta, n_out, B, n_out, t, nt, work)
+                di_pack_delta_float(delta, n_out, B, n_out, dz_out != NULL, t, nt, work)
             else:
-                di_pack_panels_double(delta, n_out, B, n_out, t, nt, work)
+                di_pack_delta_double(delta, n_out, B, n_out, dz_out != NULL, t, nt, work)
         for t in prange(nt, schedule="static", chunksize=1):
             _backward_part(z, W, b, delta, work, dz_out, dW_out, db_out, lr, B, n_in,
                            n_out, act_below, ranges, t, nt)
@@ -364,8 +364,8 @@ cdef void _net_forward(const floating* params, const Py_ssize_t* sizes, const in
                        int n_threads) noexcept nogil:
     """Forward through the L layers; the output layer is left *before* its cost.
 
-    ``work``: (B + 1) x max(n_1..n_L) values (work_size): the second parts of the
-    sums (see _forward_layer), then a bias of zeros for them.
+    ``work``: work_size values: the second parts of the sums (see
+    _forward_layer), B x max(n_1..n_L), then a bias of zeros for them.
     """
     cdef Py_ssize_t l, j, p_off = 0, a_off = 0, n_in, n_out
     cdef Py_ssize_t n_max = _widest(sizes, L)
@@ -393,7 +393,8 @@ cdef void _net_backward(floating* params, const Py_ssize_t* sizes, const int* ac
 
     With ``grad`` not NULL, write the gradient (params layout) and leave params;
     with ``grad`` NULL, update params in place (fused SGD step with rate lr).
-    ``work``: as for _net_forward (the backward uses its first B x max(n) values).
+    ``work``: as for _net_forward; the backward packs delta there
+    (_backward_layer), over the forward's zeros, which _net_forward rewrites.
     """
     cdef Py_ssize_t l, p_off = 0, a_off = 0, n_in, n_out
     cdef Py_ssize_t[64] p_offs, a_offs   # L <= 64, checked by the Python wrappers
@@ -451,11 +452,11 @@ def set_wide_kernels(bint on):
 
 def work_size(const Py_ssize_t[::1] sizes, Py_ssize_t batch_size):
     """Length of the ``work`` buffer the passes below need for batches of up to
-    ``batch_size`` rows: batch_size x max(n_1..n_L) partial sums (in the
-    backward pass, delta in panels), then max(n_1..n_L) zeros (a bias for the
-    partial sums)."""
+    ``batch_size`` rows, in units of n = max(n_1..n_L): the forward pass's
+    partial sums (batch_size x n), then n zeros (a bias for them); in the
+    backward pass, delta packed twice, (2 batch_size + 1) x n."""
     cdef Py_ssize_t n = _widest(&sizes[0], sizes.shape[0] - 1)
-    return (batch_size + 1) * n
+    return (2 * batch_size + 1) * n
 
 
 def forward(floating[::1] params, const Py_ssize_t[::1] sizes, const int[::1] acts,

@@ -441,8 +441,8 @@ DI_DEFINE_FWD_WIDE(double, di_wd, DI_NWD, di_ldw_d, di_stw_d, di_ldwm_d, di_stwm
 static int di_wide_kernels = 0;
 /* Returns whether the wide kernels are now in use (never without AVX-512). */
 DI_KERNEL int di_set_wide_kernels(int on) { di_wide_kernels = DI_WIDE && on; return di_wide_kernels; }
-/* Whether di_backward_rows takes the wide backward at batch B, whose gradient
- * tiles read delta in panels (di_pack_panels) when given them. */
+/* Whether di_backward_rows takes the wide backward at batch B, which reads delta
+ * packed by di_pack_delta. */
 DI_KERNEL int di_backward_packs(ptrdiff_t B) { return di_wide_kernels && B >= DI_WIDE_BWD_ROWS; }
 
 /* The forward over columns j0..j1 goes in chunks of DI_OB_BYTES of columns and
@@ -577,8 +577,9 @@ DI_KERNEL ptrdiff_t di_range_take(di_range *r, int back) {
 /* before it moves).                                                          */
 /* Sums: dz adds the blocks in order, each block's vector lanes (j mod V     */
 /* from the block start) then its scalar tail; g runs over r in order.        */
-/* Where di_backward_packs(B), dp must hold delta in panels (di_pack_panels): */
-/* the wide backward's gradient tiles read them; otherwise dp is not read.    */
+/* Where di_backward_packs(B), pk must hold delta packed by di_pack_delta    */
+/* (with pairs when dz != NULL), which the wide backward reads; otherwise pk  */
+/* is not read.                                                               */
 /* ------------------------------------------------------------------------ */
 #define DI_JB 1024
 /* Batch rows per pass: at most DI_BR. Without dots (the first layer), a pass
@@ -750,12 +751,14 @@ DI_KERNEL ptrdiff_t di_range_take(di_range *r, int back) {
 /* order as di_backward_rows below, hence the same bits.                      */
 /* 1. dz: the dot products keep the 32-byte kernel's lanes (lane k of row i   */
 /*    sums j = k, k + NV, ... of each DI_JB block): a 64-byte vector holds     */
-/*    those lanes of two rows of W, [W[i, j:j+NV] | W[i+1, j:j+NV]], against   */
-/*    delta[r, j:j+NV] broadcast to both halves; tiles of R batch rows x 4     */
-/*    such pairs (8 rows of W).                                               */
+/*    those lanes of two batch rows, [delta[r, j:j+NV] | delta[r+1, j:j+NV]]   */
+/*    (delta's pairs, di_pack_delta), against W[i, j:j+NV] broadcast to both   */
+/*    halves; tiles of 3 such pairs x 8 rows of W. (Pairs of rows of W in one  */
+/*    vector, against delta broadcast, cost a shuffle per pair of rows: 1.02-  */
+/*    1.035x slower a hidden layer at batch 100 and 32, C harness.)           */
 /* 2. g and the update: tiles of R rows of W x 2 vectors of columns whose sums */
 /*    over the batch (in order) stay in registers, then W -= lr g (or dW = g); */
-/*    delta comes from its panels dp (di_pack_panels), read in one run a tile. */
+/*    delta comes from its panels (di_pack_delta), read in one run a tile.     */
 /* ------------------------------------------------------------------------ */
 DI_INLINE di_wf di_ldpair_f(const float *a, const float *b) {
     return (di_wf)_mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(a)), _mm256_loadu_ps(b), 1);
@@ -938,40 +941,39 @@ DI_INLINE void di_sthalves_d(double *lo, double *hi, di_wd v) {
 DI_DEFINE_SEGWS(float, di_wf, DI_NF, di_ldpair_f, di_bcast_half_f, di_pairsums_f, di_sgd_f, di_sthalves_f)
 DI_DEFINE_SEGWS(double, di_wd, DI_ND, di_ldpair_d, di_bcast_half_d, di_pairsums_d, di_sgd_d, di_sthalves_d)
 
-#define DI_DOT_PAIRS 4
-#define DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, R)                       \
-    /* dots[r * 2P + q] (+)= delta[r, 0:len] . rows[q][0:len], q < 2P rows.     */ \
-    DI_INLINE void di_dztile_##T##_##R(const T *const *rows, const T *delta,          \
-                                       ptrdiff_t ldd, ptrdiff_t len, T *dots) {       \
-        enum { P = DI_DOT_PAIRS };                                                    \
-        WV acc[R][P];                                                                 \
-        for (int r = 0; r < R; r++)                                                   \
-            for (int q = 0; q < P; q++) acc[r][q] = (WV){0};                          \
+#define DI_DEFINE_DZTILE(T, WV, NV, LDW, BCAST, PAIRSUMS, RP)                        \
+    /* dots[r * 8 + q] = delta[r, 0:len] . rows[q][0:len], r < nr <= 2 RP, q < 8: \
+     * a vector holds the NV lanes of two batch rows, [delta[r, j:j+NV] |           \
+     * delta[r + 1, j:j+NV]], one load from dq (di_pack_delta's pairs: pair p at   \
+     * dq + p ldq, its columns j at 2 j), against W[q, j:j+NV] broadcast to both   \
+     * halves (one load, no shuffle). The tail columns (len - len % NV on) come   \
+     * from delta in place.                                                     */ \
+    DI_INLINE void di_dztile_##T##_##RP(const T *const *rows, const T *dq, ptrdiff_t ldq, \
+                                         const T *delta, ptrdiff_t ldd, ptrdiff_t len, \
+                                         ptrdiff_t nr, T *dots) {                     \
+        WV acc[RP][8];                                                                \
+        for (int p = 0; p < RP; p++)                                                  \
+            for (int q = 0; q < 8; q++) acc[p][q] = (WV){0};                          \
         const ptrdiff_t n_vec = len - len % NV;                                       \
         for (ptrdiff_t j = 0; j < n_vec; j += NV) {                                   \
-            WV w[P];                                                                  \
-            for (int q = 0; q < P; q++) w[q] = LDPAIR(rows[2 * q] + j, rows[2 * q + 1] + j); \
-            for (int r = 0; r < R; r++) {                                             \
-                const WV d = BCAST(delta + r * ldd + j);                              \
-                for (int q = 0; q < P; q++) acc[r][q] += d * w[q];                    \
+            WV d[RP];                                                                 \
+            for (int p = 0; p < RP; p++) d[p] = LDW(dq + p * ldq + 2 * j);            \
+            for (int q = 0; q < 8; q++) {                                             \
+                const WV w = BCAST(rows[q] + j);                                      \
+                for (int p = 0; p < RP; p++) acc[p][q] += d[p] * w;                   \
             }                                                                         \
         }                                                                             \
-        /* Two batch rows at a time (8 vectors, 16 dot products). */                 \
-        for (int r = 0; r < R; r += 2) {                                              \
-            WV a[8];                                                                  \
+        for (int p = 0; p < RP; p++) {                                                \
             T sums[16];                                                               \
-            for (int q = 0; q < P; q++) {                                             \
-                a[q] = acc[r][q];                                                     \
-                a[P + q] = r + 1 < R ? acc[r + 1][q] : (WV){0};                       \
-            }                                                                         \
-            PAIRSUMS(a, sums);                                                        \
+            PAIRSUMS(acc[p], sums);                                                   \
             for (int s = 0; s < 16; s++) {                                            \
-                const int rr = r + s / 8, q = 2 * (s % 4) + (s / 4) % 2;              \
-                if (rr >= R) break;                                                   \
+                /* s = m: row 2p, W row m; 4 + m: row 2p + 1, m; 8 + m, 12 + m: 4 + m */ \
+                const int r = 2 * p + (s / 4) % 2, q = (s / 8) * 4 + s % 4;           \
+                if (r >= nr) continue;                                                \
                 T tail = 0;                                                           \
                 for (ptrdiff_t j = n_vec; j < len; j++)                               \
-                    tail = DI_MADD(delta[rr * ldd + j], rows[q][j], tail);            \
-                dots[rr * 2 * P + q] = sums[s] + tail;                                \
+                    tail = DI_MADD(delta[r * ldd + j], rows[q][j], tail);             \
+                dots[r * 8 + q] = sums[s] + tail;                                     \
             }                                                                         \
         }                                                                             \
     }
@@ -1009,32 +1011,47 @@ DI_DEFINE_SEGWS(double, di_wd, DI_ND, di_ldpair_d, di_bcast_half_d, di_pairsums_
 #ifndef DI_ZP_ROWS
 #define DI_ZP_ROWS 256
 #endif
-/* delta in panels of the gradient tiles' 2 NWV columns, for the wide backward:
- * panel p (columns p 2NWV .. p 2NWV + w, w = min(2NWV, n - p 2NWV)) at
- * dp + p 2NWV B, its row r at r w, so that a tile reads its panel in one run.
- * Read in place, its rows 4 kB apart came from L2 at one line's latency each:
- * the gradient tiles ran 1.15x faster on the panels (C harness, batch 100, the
- * packing included). Thread t of nt packs panels t np / nt to (t + 1) np / nt. */
-#define DI_DEFINE_PACK(T, NWV)                                                        \
-    DI_KERNEL void di_pack_panels_##T(const T *delta, ptrdiff_t ldd, ptrdiff_t B,     \
-                                      ptrdiff_t n, ptrdiff_t t, ptrdiff_t nt, T *dp) { \
-        const ptrdiff_t pw = 2 * NWV, np = (n + pw - 1) / pw;                         \
-        for (ptrdiff_t p = t * np / nt; p < (t + 1) * np / nt; p++) {                 \
+/* delta packed for the wide backward, at pk (B x n values), then, with pairs, at
+ * pk + B n ((B + 1) x n at most):
+ * - panels of the gradient tiles' 2 NWV columns: panel p (columns p 2NWV .. p 2NWV
+ *   + w, w = min(2NWV, n - p 2NWV)) at pk + p 2NWV B, its row r at r w, so that a
+ *   tile reads its panel in one run. Read in place, its rows 4 kB apart came from
+ *   L2 at one line's latency each (the gradient tiles: 1.15x faster on panels in
+ *   a C harness at batch 100, the packing included).
+ * - rows in pairs for the dot products (di_dztile): pair p (rows 2p and 2p + 1,
+ *   zeros past row B) at pk + B n + p 2n, its columns j .. j + NV (j a multiple of
+ *   NV below n - n % NV) at 2j: [delta[2p, j:j+NV] | delta[2p + 1, j:j+NV]].
+ * Thread t of nt packs panels and pairs t k / nt to (t + 1) k / nt of the k there. */
+#define DI_DEFINE_PACK(T, NV, NWV)                                                    \
+    DI_KERNEL void di_pack_delta_##T(const T *delta, ptrdiff_t ldd, ptrdiff_t B,      \
+                                     ptrdiff_t n, int pairs, ptrdiff_t t, ptrdiff_t nt, \
+                                     T *pk) {                                         \
+        const ptrdiff_t pw = 2 * NWV, n_panels = (n + pw - 1) / pw;                   \
+        for (ptrdiff_t p = t * n_panels / nt; p < (t + 1) * n_panels / nt; p++) {     \
             const ptrdiff_t j = p * pw, w = n - j < pw ? n - j : pw;                  \
-            T *o = dp + j * B;                                                        \
+            T *o = pk + j * B;                                                        \
             for (ptrdiff_t r = 0; r < B; r++)                                         \
                 memcpy(o + r * w, delta + r * ldd + j, (size_t)w * sizeof(T));         \
         }                                                                             \
+        if (!pairs) return;                                                           \
+        const ptrdiff_t n_pairs = (B + 1) / 2, n_vec = n - n % NV;                    \
+        for (ptrdiff_t p = t * n_pairs / nt; p < (t + 1) * n_pairs / nt; p++) {       \
+            T *o = pk + B * n + p * 2 * n;                                            \
+            const T *d0 = delta + 2 * p * ldd, *d1 = d0 + ldd;                        \
+            const int two = 2 * p + 1 < B;                                            \
+            for (ptrdiff_t j = 0; j < n_vec; j += NV) {                               \
+                memcpy(o + 2 * j, d0 + j, NV * sizeof(T));                            \
+                if (two) memcpy(o + 2 * j + NV, d1 + j, NV * sizeof(T));              \
+                else memset(o + 2 * j + NV, 0, NV * sizeof(T));                       \
+            }                                                                         \
+        }                                                                             \
     }
-DI_DEFINE_PACK(float, DI_NWF)
-DI_DEFINE_PACK(double, DI_NWD)
-#define DI_DEFINE_BWD_WIDE(T, WV, NV, NWV, LDWM, STWM, SGD, LDPAIR, BCAST, PAIRSUMS)  \
-    DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, 1)                           \
-    DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, 2)                           \
-    DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, 3)                           \
-    DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, 4)                           \
-    DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, 5)                           \
-    DI_DEFINE_DZTILE(T, WV, NV, LDPAIR, BCAST, PAIRSUMS, 6)                           \
+DI_DEFINE_PACK(float, DI_NF, DI_NWF)
+DI_DEFINE_PACK(double, DI_ND, DI_NWD)
+#define DI_DEFINE_BWD_WIDE(T, WV, NV, NWV, LDW, LDWM, STWM, SGD, BCAST, PAIRSUMS)     \
+    DI_DEFINE_DZTILE(T, WV, NV, LDW, BCAST, PAIRSUMS, 1)                              \
+    DI_DEFINE_DZTILE(T, WV, NV, LDW, BCAST, PAIRSUMS, 2)                              \
+    DI_DEFINE_DZTILE(T, WV, NV, LDW, BCAST, PAIRSUMS, 3)                              \
     DI_DEFINE_GTILE(T, WV, NWV, LDWM, STWM, SGD, 1)                                   \
     DI_DEFINE_GTILE(T, WV, NWV, LDWM, STWM, SGD, 2)                                   \
     DI_DEFINE_GTILE(T, WV, NWV, LDWM, STWM, SGD, 3)                                   \
@@ -1046,37 +1063,37 @@ DI_DEFINE_PACK(double, DI_NWD)
     static void di_backward_wide_##T(const T *z, ptrdiff_t ldz, const T *delta,       \
                                      ptrdiff_t ldd, T *W, ptrdiff_t n, ptrdiff_t B,   \
                                      ptrdiff_t i0, ptrdiff_t i1, T lr, T *dW,         \
-                                     T *dz, ptrdiff_t ldo, const T *dp) {             \
-        enum { P2 = 2 * DI_DOT_PAIRS, RB = 6 };                                       \
+                                     T *dz, ptrdiff_t ldo, const T *pk) {             \
+        const T *dp = pk, *dq = pk + B * n;                                           \
         if (dz) {                                                                     \
-            T dots[RB * P2];                                                          \
-            const T *rows[P2];                                                        \
-            const ptrdiff_t n_groups = (B + RB - 1) / RB;                             \
-            for (ptrdiff_t i = i0; i < i1; i += P2) {                                 \
-                const ptrdiff_t nr = i1 - i < P2 ? i1 - i : P2;                       \
+            enum { RP = 3 };       /* row pairs a tile: 24 accumulators */               \
+            T dots[2 * RP * 8];                                                       \
+            const T *rows[8];                                                         \
+            const ptrdiff_t np = (B + 1) / 2, n_groups = (np + RP - 1) / RP;          \
+            for (ptrdiff_t i = i0; i < i1; i += 8) {                                  \
+                const ptrdiff_t nq = i1 - i < 8 ? i1 - i : 8;                         \
                 /* Past the last row: repeat it (its results are not stored). */      \
-                for (ptrdiff_t q = 0; q < P2; q++) rows[q] = W + (i + (q < nr ? q : nr - 1)) * n; \
+                for (ptrdiff_t q = 0; q < 8; q++) rows[q] = W + (i + (q < nq ? q : nq - 1)) * n; \
                 for (ptrdiff_t jb = 0; jb < n; jb += DI_JB) {                         \
                     const ptrdiff_t len = n - jb < DI_JB ? n - jb : DI_JB;            \
-                    const T *blk[P2];                                                 \
-                    for (ptrdiff_t q = 0; q < P2; q++) blk[q] = rows[q] + jb;         \
-                    for (ptrdiff_t g = 0, r0 = 0; g < n_groups; g++) {                \
-                        const ptrdiff_t R = (B - r0) / (n_groups - g);                \
+                    const T *blk[8];                                                  \
+                    for (ptrdiff_t q = 0; q < 8; q++) blk[q] = rows[q] + jb;          \
+                    for (ptrdiff_t g = 0, p0 = 0; g < n_groups; g++) {                \
+                        const ptrdiff_t rp = (np - p0) / (n_groups - g);              \
+                        const ptrdiff_t r0 = 2 * p0, nr = B - r0 < 2 * rp ? B - r0 : 2 * rp; \
+                        const T *dqg = dq + p0 * 2 * n + 2 * jb;                      \
                         const T *dl = delta + r0 * ldd + jb;                          \
-                        switch (R) {                                                  \
-                        case 1: di_dztile_##T##_1(blk, dl, ldd, len, dots); break;    \
-                        case 2: di_dztile_##T##_2(blk, dl, ldd, len, dots); break;    \
-                        case 3: di_dztile_##T##_3(blk, dl, ldd, len, dots); break;    \
-                        case 4: di_dztile_##T##_4(blk, dl, ldd, len, dots); break;    \
-                        case 5: di_dztile_##T##_5(blk, dl, ldd, len, dots); break;    \
-                        default: di_dztile_##T##_6(blk, dl, ldd, len, dots); break;   \
+                        switch (rp) {                                                 \
+                        case 1: di_dztile_##T##_1(blk, dqg, 2 * n, dl, ldd, len, nr, dots); break; \
+                        case 2: di_dztile_##T##_2(blk, dqg, 2 * n, dl, ldd, len, nr, dots); break; \
+                        default: di_dztile_##T##_3(blk, dqg, 2 * n, dl, ldd, len, nr, dots); break; \
                         }                                                             \
-                        for (ptrdiff_t r = 0; r < R; r++)                             \
-                            for (ptrdiff_t q = 0; q < nr; q++) {                      \
+                        for (ptrdiff_t r = 0; r < nr; r++)                            \
+                            for (ptrdiff_t q = 0; q < nq; q++) {                      \
                                 T *o = dz + (r0 + r) * ldo + i + q;                   \
-                                *o = jb == 0 ? dots[r * P2 + q] : *o + dots[r * P2 + q]; \
+                                *o = jb == 0 ? dots[r * 8 + q] : *o + dots[r * 8 + q]; \
                             }                                                         \
-                        r0 += R;                                                      \
+                        p0 += rp;                                                     \
                     }                                                                 \
                 }                                                                     \
             }                                                                         \
@@ -1111,13 +1128,13 @@ DI_DEFINE_PACK(double, DI_NWD)
             }                                                                         \
         }                                                                             \
     }
-DI_DEFINE_BWD_WIDE(float, di_wf, DI_NF, DI_NWF, di_ldwm_f, di_stwm_f, di_sgd_f, di_ldpair_f, di_bcast_half_f, di_pairsums_f)
-DI_DEFINE_BWD_WIDE(double, di_wd, DI_ND, DI_NWD, di_ldwm_d, di_stwm_d, di_sgd_d, di_ldpair_d, di_bcast_half_d, di_pairsums_d)
+DI_DEFINE_BWD_WIDE(float, di_wf, DI_NF, DI_NWF, di_ldw_f, di_ldwm_f, di_stwm_f, di_sgd_f, di_bcast_half_f, di_pairsums_f)
+DI_DEFINE_BWD_WIDE(double, di_wd, DI_ND, DI_NWD, di_ldw_d, di_ldwm_d, di_stwm_d, di_sgd_d, di_bcast_half_d, di_pairsums_d)
 #else /* no AVX-512: never called (di_wide_kernels stays 0) */
 #define di_backward_wide_float(...) ((void)0)
 #define di_backward_wide_double(...) ((void)0)
-#define di_pack_panels_float(...) ((void)0)
-#define di_pack_panels_double(...) ((void)0)
+#define di_pack_delta_float(...) ((void)0)
+#define di_pack_delta_double(...) ((void)0)
 #define di_segw_float(...) ((void)0)
 #define di_segw_double(...) ((void)0)
 #endif /* DI_WIDE */
@@ -1146,9 +1163,9 @@ DI_DEFINE_BWD_WIDE(double, di_wd, DI_ND, DI_NWD, di_ldwm_d, di_stwm_d, di_sgd_d,
     DI_KERNEL void di_backward_rows_##T(const T *z, ptrdiff_t ldz, const T *delta,         \
                                      ptrdiff_t ldd, T *W, ptrdiff_t n, ptrdiff_t B,     \
                                      ptrdiff_t i0, ptrdiff_t i1, T lr, T *dW,           \
-                                     T *dz, ptrdiff_t ldo, const T *dp) {               \
+                                     T *dz, ptrdiff_t ldo, const T *pk) {               \
         if (di_backward_packs(B)) {                                                    \
-            di_backward_wide_##T(z, ldz, delta, ldd, W, n, B, i0, i1, lr, dW, dz, ldo, dp); \
+            di_backward_wide_##T(z, ldz, delta, ldd, W, n, B, i0, i1, lr, dW, dz, ldo, pk); \
             return;                                                                    \
         }                                                                              \
         T g_buf[2 * DI_JB];                                                            \
