@@ -5,8 +5,8 @@ Sections, in this order (each comes from a script of its own in this directory):
 1. Training step (``bench_train_step.py``): one full SGD step of the paper's
    network (1024 inputs, 5 x 1000 tanh, 9 softmax outputs, float32) for
    deepinit, PyTorch and numpy, at each batch size and thread count, alternating
-   the implementations round by round after warm-up, each in a worker process of
-   its own: examples/s, GFLOP/s, fraction of the machine's measured 2048 x 2048
+   the implementations and the thread counts round by round after warm-up, each
+   in a worker process of its own: examples/s, GFLOP/s, fraction of the machine's measured 2048 x 2048
    sgemm peak, ratios to PyTorch and to numpy; and, for scale, a step's matrix
    products alone in PyTorch's BLAS (``gemms``, not a training step), with the
    ratio to it.
@@ -15,7 +15,7 @@ Sections, in this order (each comes from a script of its own in this directory):
    the parameters' size for reference.
 3. Scaling: examples/s of each implementation and batch size at every thread
    count measured, with the speedup over 1 thread (between the median rounds, and
-   between the fastest rounds).
+   between the fastest rounds), from the same alternating rounds.
 4. Monitoring overhead (``bench_monitor.py``): training updates and monitoring
    points timed in alternation, at the default (paper-like) cadence, at the
    largest thread count; the overhead in the steady state and over a default run.

@@ -1,13 +1,15 @@
 """Time a full SGD training step (forward, backward, update): deepinit vs PyTorch vs numpy.
 
 The paper's network: 1024 inputs, 5 hidden layers of 1000 tanh units, 9 softmax
-outputs, float32. For each batch size and thread count, the implementations run
-in alternation, after warm-up, for several rounds; the median round is reported.
+outputs, float32. For each batch size, the implementations at every thread count
+run in alternation, after warm-up, for several rounds; the median round is
+reported.
 Ratios compare implementations measured in the same run (absolute times on a
 shared machine are noise; ratios are the result).
 
 Each implementation runs in its own worker process, started with its thread
-count in OMP_NUM_THREADS: deepinit, PyTorch and numpy's BLAS each bring their
+count in OMP_NUM_THREADS (one worker per implementation and thread count):
+deepinit, PyTorch and numpy's BLAS each bring their
 own thread pool, and pools sharing one process spin against each other (on 2
 cores that made every implementation 10-30x slower at 2 threads). The sgemm peak
 is measured in a process of its own too. Before each round the machine is left
@@ -304,7 +306,8 @@ def _worker(conn, cls, threads, batch, target_s):
 
     Requests: ``"run"`` times one round (reply: examples/s); ``"stats"`` replies
     the peak resident memory in MB, ``peak_rss_mb`` (so far) and ``idle_rss_mb``
-    (after importing the library, before building the network); ``"stop"`` ends.
+    (after importing the library, before building the network), and the
+    worker's ``OMP_NUM_THREADS``; ``"stop"`` ends.
     """
     importlib.import_module(cls.module)
     idle_mb = peak_rss_mb()
@@ -324,44 +327,57 @@ def _worker(conn, cls, threads, batch, target_s):
                 impl.run(X, y, batch)
                 conn.send(len(X) / (time.perf_counter() - t))
             else:  # "stats"
-                conn.send({"peak_rss_mb": peak_rss_mb(), "idle_rss_mb": idle_mb})
+                conn.send({"peak_rss_mb": peak_rss_mb(), "idle_rss_mb": idle_mb,
+                           "omp_num_threads": os.environ.get("OMP_NUM_THREADS")})
 
 
-def measure(classes, threads: int, batch: int, rounds: int, target_s: float,
+def measure(classes, threads, batch: int, rounds: int, target_s: float,
             settle: float = SETTLE_S) -> dict:
-    """Time each implementation in a worker of its own, alternating them round by round.
+    """Time each implementation at each thread count in a worker of its own, alternating
+    all of them round by round.
 
     Each round starts after ``settle`` seconds of idleness, so that no thread
     pool of the implementation timed before it is still spinning (see the
-    module docstring).
+    module docstring). The thread counts alternate too: the speedup over threads
+    then compares rounds taken under the same load of the neighbours, as the
+    ratios between implementations do (measured one thread count after the
+    other, minutes apart, the 1-to-2-thread speedup of one build at batch 10
+    ranged 1.15-2.14x over five runs).
+
+    Parameters
+    ----------
+    threads : sequence of int
+        Thread counts; each worker starts with its count in ``OMP_NUM_THREADS``.
 
     Returns
     -------
     dict
-        Per implementation name: ``examples_per_s`` (median of the rounds),
-        ``rounds`` (each round's examples/s), and the worker's ``peak_rss_mb``
-        and ``idle_rss_mb`` after its rounds (see :func:`_worker`).
+        Per (thread count, implementation name): ``examples_per_s`` (median of the
+        rounds), ``rounds`` (each round's examples/s), and the worker's
+        ``peak_rss_mb``, ``idle_rss_mb`` and ``omp_num_threads`` after its rounds
+        (see :func:`_worker`).
     """
     ctx = _spawn()
     workers = {}
-    with omp_threads(threads):
-        for cls in classes:
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(child, cls, threads, batch, target_s))
-            proc.start()
-            child.close()  # the worker's end: if the worker dies, recv() raises instead of waiting
-            parent.recv()  # ready: built and warmed up
-            workers[cls.name] = (proc, parent)
-    rates = {name: [] for name in workers}
+    for t in threads:
+        with omp_threads(t):
+            for cls in classes:
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=_worker, args=(child, cls, t, batch, target_s))
+                proc.start()
+                child.close()  # the worker's end: if the worker dies, recv() raises instead of waiting
+                parent.recv()  # ready: built and warmed up
+                workers[t, cls.name] = (proc, parent)
+    rates = {key: [] for key in workers}
     for _ in range(rounds):
-        for name, (_, conn) in workers.items():
+        for key, (_, conn) in workers.items():
             time.sleep(settle)
             conn.send("run")
-            rates[name].append(conn.recv())
+            rates[key].append(conn.recv())
     out = {}
-    for name, (proc, conn) in workers.items():
+    for key, (proc, conn) in workers.items():
         conn.send("stats")
-        out[name] = {"examples_per_s": statistics.median(rates[name]), "rounds": rates[name], **conn.recv()}
+        out[key] = {"examples_per_s": statistics.median(rates[key]), "rounds": rates[key], **conn.recv()}
         conn.send("stop")
         proc.join()
     return out
@@ -406,18 +422,23 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
     else:
         print("PyTorch not installed: no PyTorch column (pip install torch==2.13.0)")
 
-    results, peaks = [], {}
+    results = []
+    peaks = {t: measure_sgemm_peak(t) for t in threads}
+    for t, peak in peaks.items():
+        if peak:
+            print(f"{t:>7} threads: sgemm peak {peak:.1f} GFLOP/s (2048x2048, PyTorch)")
     # The ratios compare median rounds; in brackets, the fastest rounds (a neighbour's
     # load can only slow a round down, so these approach the undisturbed speeds).
     print(f"{'threads':>7} {'batch':>5} {'impl':>9} {'examples/s':>11} {'GFLOP/s':>8} {'% peak':>7} "
           f"{'vs pytorch [fastest]':>20} {'vs gemms':>9} {'vs numpy':>9}")
     updates = {cls.name: cls.update for cls in classes}
-    for t in threads:
-        peak = peaks[t] = measure_sgemm_peak(t)
-        for batch in batches:
-            measured = measure(classes, t, batch, rounds, seconds, settle)
-            rates = {name: m["examples_per_s"] for name, m in measured.items()}
-            fastest = {name: max(m["rounds"]) for name, m in measured.items()}
+    for batch in batches:
+        measured = measure(classes, threads, batch, rounds, seconds, settle)
+        for t in threads:
+            peak = peaks[t]
+            mine = {name: m for (tt, name), m in measured.items() if tt == t}
+            rates = {name: m["examples_per_s"] for name, m in mine.items()}
+            fastest = {name: max(m["rounds"]) for name, m in mine.items()}
             for name, rate in rates.items():
                 gflops = rate / batch * step_flops(batch, update=updates[name]) / 1e9
                 row = {
@@ -427,8 +448,8 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
                     "fastest_ratio_to_pytorch": fastest[name] / fastest["pytorch"] if "pytorch" in rates else None,
                     "ratio_to_gemms": rate / rates["gemms"] if "gemms" in rates else None,
                     "ratio_to_numpy": rate / rates["numpy"],
-                    "peak_rss_mb": measured[name]["peak_rss_mb"], "idle_rss_mb": measured[name]["idle_rss_mb"],
-                    "rounds_examples_per_s": measured[name]["rounds"],
+                    "peak_rss_mb": mine[name]["peak_rss_mb"], "idle_rss_mb": mine[name]["idle_rss_mb"],
+                    "rounds_examples_per_s": mine[name]["rounds"],
                 }
                 results.append(row)
                 pct = f"{gflops / peak:.1%}" if peak else "-"
@@ -437,8 +458,6 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
                 vs_gemms = f"{row['ratio_to_gemms']:.2f}x" if row["ratio_to_gemms"] else "-"
                 print(f"{t:>7} {batch:>5} {name:>9} {rate:>11,.0f} {gflops:>8.1f} {pct:>7} "
                       f"{vs_torch:>20} {vs_gemms:>9} {row['ratio_to_numpy']:>8.2f}x")
-        if peak:
-            print(f"{t:>7} threads: sgemm peak {peak:.1f} GFLOP/s (2048x2048, PyTorch)")
     if have_torch():
         print("gemms: not a training step, only its 17 matrix products in PyTorch's BLAS "
               "(no activations, loss, biases or update)")

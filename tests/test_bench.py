@@ -122,9 +122,12 @@ def test_scaling_table():
 
 
 def test_measure_end_to_end():
-    """Two workers (spawned, on the paper's network), two alternating rounds: rates and memory come back."""
-    out = bts.measure([bts.Deepinit, bts.Numpy], threads=1, batch=10, rounds=2, target_s=0.02, settle=0)
-    assert set(out) == {"deepinit", "numpy"}
+    """Four workers (two implementations at two thread counts, spawned, on the paper's
+    network), two alternating rounds: rates and memory come back for each."""
+    out = bts.measure([bts.Deepinit, bts.Numpy], threads=[1, 2], batch=10, rounds=2, target_s=0.02, settle=0)
+    assert set(out) == {(1, "deepinit"), (1, "numpy"), (2, "deepinit"), (2, "numpy")}
+    for (threads, _), m in out.items():
+        assert m["omp_num_threads"] == str(threads)
     for m in out.values():
         assert len(m["rounds"]) == 2 and all(r > 0 for r in m["rounds"])
         assert m["examples_per_s"] == pytest.approx(float(np.median(m["rounds"])))
