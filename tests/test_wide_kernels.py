@@ -61,12 +61,13 @@ def train_and_forward(dtype, n_threads, batch, sizes=SIZES, steps=3):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-# Below the few-rows threshold (3), few rows (4; 10 in one pass; 15 in two passes of
-# the backward, two row groups of the forward), the backward's tile threshold (16),
+# Below the few-rows threshold (3), few rows (4; 10 in one pass; 11 in two passes of
+# the backward), the backward's tile threshold (12), 15 and 16 (two row groups of the
+# forward),
 # four row groups of the in-place forward (47), the packed forward's threshold (48),
 # two chunks of rows (packed forward), and more rows than the gradient tiles' packed
 # copy of z holds (DI_ZP_ROWS = 256: z read in place).
-@pytest.mark.parametrize("batch", [3, 4, 10, 15, 16, 47, 48, 150, 300])
+@pytest.mark.parametrize("batch", [3, 4, 10, 11, 12, 15, 16, 47, 48, 150, 300])
 def test_wide_kernels_give_the_same_bits_as_the_default_kernels(wide, dtype, batch):
     results = {}
     for on in (False, True):

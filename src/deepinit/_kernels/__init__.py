@@ -7,8 +7,8 @@ non-x86 platform); on x86-64 it is compiled again for the x86-64-v3 level
 The choice is made once, at import, from the CPU's features, so one built
 package runs everywhere and fast where it can.
 
-On Intel CPUs the v4 build also runs its forward and backward passes at large
-batches (32 and 16 rows or more) with 64-byte vectors (two 512-bit FMA units do
+On Intel CPUs the v4 build also runs its forward and backward passes at
+batches of 4 rows or more with 64-byte vectors (two 512-bit FMA units do
 twice the work of 256-bit ones there, unlike AMD Zen 4's); the sums and their
 order are the same, so this never changes a result. ``DEEPINIT_WIDE_KERNELS=0|1``
 overrides that choice.

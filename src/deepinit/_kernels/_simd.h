@@ -191,7 +191,10 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
 /* The wide kernels' batch thresholds. From DI_WIDE_FWD_ROWS rows the forward packs
  * W (below, reading it in place was faster: 1.11-1.13x training step at batch 32,
  * 0.86-0.92x forward at batch 100); from DI_WIDE_BWD_ROWS the backward takes its
- * two-pass tiles (below, one pass per pair of rows of W). The packed forward goes
+ * two-pass tiles (below, one pass per pair of rows of W; that pass holds 10 batch
+ * rows, and from 12 rows, which it takes in two passes, the tiles on packed delta
+ * were 1.02-1.10x faster a training step, batches 12 to 15, 1 and 2 threads; at
+ * 10 rows, 0.91-0.955x). The packed forward goes
  * in chunks of at most DI_MC rows of float (half as many of double): W is read
  * from memory once per chunk (_dense.pyx gives it the whole batch). A
  * chunk's buffers live on the thread's stack, 224 kB (float) or 160 kB (double),
@@ -211,7 +214,7 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
 #define DI_WIDE_FEW_ROWS 4
 #endif
 #ifndef DI_WIDE_BWD_ROWS
-#define DI_WIDE_BWD_ROWS 16
+#define DI_WIDE_BWD_ROWS 12
 #endif
 #ifndef DI_MC
 #define DI_MC 128
