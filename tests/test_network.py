@@ -125,7 +125,7 @@ def test_training_is_bitwise_identical_for_any_thread_count(activation, dtype):
 
 @pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("batch_size", [1, 2, 3, 10, 47, 60])
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 10, 47, 60, 72])
 def test_two_part_forward_gives_the_bits_of_one_thread(wide, dtype, batch_size):
     """The forward pass sums each unit in two parts, split at a row of W that does
     not depend on the thread count (_dense.pyx, _forward_layer): 1 thread computes
@@ -133,7 +133,8 @@ def test_two_part_forward_gives_the_bits_of_one_thread(wide, dtype, batch_size):
     cut parts and columns unevenly. Layers of 300, 257 and 9000 units (partial
     column groups, many groups), inputs of 70 (the second part ends with a partial
     block of 6 rows), 40 and 12 (12 < 16 rows: one part only). Batches that take
-    every forward kernel (stream, chunks, wide in place, wide packed from 48 rows).
+    every forward kernel (stream, chunks, wide in place, wide packed from 48 rows),
+    split by parts (below 72 rows) and by columns (72).
     Training, the forward pass with pre-activations and the gradient must be the
     bits of one thread, with and without the wide kernels."""
     if wide and not dense.set_wide_kernels(True):

@@ -56,7 +56,7 @@ COSTS = {
 cdef enum:
     COL_ALIGN = 16
     ROW_BLOCK = 16
-    PART_MAJOR_ROWS = 48
+    PART_MAJOR_ROWS = 72
     MAX_PARTS = 256
 
 
@@ -151,7 +151,8 @@ cdef void _forward_layer(const floating* z, const floating* W, const floating* b
     1.10-1.14x faster than that at batch 10 on 2 threads, 1.17-1.27x at batch 1,
     bench/bench_ab.py.) From PART_MAJOR_ROWS rows, where the forward is bound by
     compute, each thread takes both parts of a range of columns instead, and then
-    adds its own parts.
+    adds its own parts (by parts on 2 threads: 1.02-1.03x at batch 48 to 64,
+    0.985-0.997x at 72 and 80, 0.96-1.00x at 90 and 100).
 
     Then each thread adds the parts and applies f on columns _row_start(n_out)
     of its number: the inputs it reads in the next layer, on two threads.
@@ -442,7 +443,7 @@ def set_wide_kernels(bint on):
     """Use (or not) the 64-byte-vector kernels for batches of 4 rows or more (see _simd.h).
 
     Only AVX-512 builds have them: below 48 rows, a forward that reads W in place,
-    below 16 a backward in one pass per pair of rows of W; from 48 rows (forward) and 16
+    below 12 a backward in one pass per pair of rows of W; from 48 rows (forward) and 12
     (backward), packed and tiled ones. They compute every result with the same sums in the
     same order as the default kernels, so results are the same bits either way
     (only the speed differs). Returns whether they are now in use.
