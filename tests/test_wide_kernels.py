@@ -25,9 +25,10 @@ from deepinit._kernels import WIDE_KERNELS, dense, is_intel
 from deepinit.network import Network
 
 # Widths: 1100 (two blocks of the backward's dot products, whose lanes restart at
-# column 1024), 50, 33 and 17 (full and partial vectors; odd numbers of rows of W),
-# 9 (one partial vector).
-SIZES = (30, 40, 1100, 50, 33, 17, 9)
+# column 1024), 64 (whole vectors: the dot-product tiles store to dz directly, but
+# for the last 4 of the 1100 rows of W), 50, 33 and 17 (full and partial vectors;
+# odd numbers of rows of W), 9 (one partial vector).
+SIZES = (30, 40, 1100, 64, 50, 33, 17, 9)
 
 
 def has_wide_kernel():
@@ -126,6 +127,21 @@ def test_wide_kernels_match_numpy_on_the_papers_layer_width(wide):
     ref_pres, ref_acts = ref.forward(net, net.params, X)
     for got, want in zip(pres + acts, ref_pres + ref_acts):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+def test_wide_backward_matches_numpy_on_the_papers_layer_width(wide):
+    # Batch 100 (the paper's width, 8 rows of W a tile): the dot-product tiles store
+    # to dz directly; the numpy reference is independent of both kernel families.
+    assert wide(True)
+    net = Network((1000, 1000, 1000, 9), "tanh", dtype="float64", n_threads=2)
+    net.initialize("normalized", seed=0)
+    rng = np.random.default_rng(2)
+    X, y = rng.uniform(0, 1, (100, 1000)), rng.integers(0, 9, 100).astype(np.int32)
+    _, grad, deltas, _ = net.gradient(X, y)
+    ref_grad, ref_deltas = ref.gradient(net, net.params, X, y)
+    for got, want in zip(deltas, ref_deltas):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-15)
 
 
 def test_deepinit_uses_the_wide_kernels_on_intel_only():

@@ -947,27 +947,53 @@ DI_INLINE void di_sthalves_d(double *lo, double *hi, di_wd v) {
 DI_DEFINE_SEGWS(float, di_wf, DI_NF, di_ldpair_f, di_bcast_half_f, di_pairsums_f, di_sgd_f, di_sthalves_f)
 DI_DEFINE_SEGWS(double, di_wd, DI_ND, di_ldpair_d, di_bcast_half_d, di_pairsums_d, di_sgd_d, di_sthalves_d)
 
+/* The dot-product tiles prefetch the next 8 rows of W into L2, a line every
+ * DI_PF_DZ vectors: the first tile of each 8 rows otherwise waited on W from L3
+ * row by row (each row its own page, where the hardware prefetcher starts over). */
+#ifndef DI_PF_DZ
+#define DI_PF_DZ 4
+#endif
 #define DI_DEFINE_DZTILE(T, WV, NV, LDW, BCAST, PAIRSUMS, RP)                        \
     /* dots[r * 8 + q] = delta[r, 0:len] . rows[q][0:len], r < nr <= 2 RP, q < 8: \
      * a vector holds the NV lanes of two batch rows, [delta[r, j:j+NV] |           \
      * delta[r + 1, j:j+NV]], one load from dq (di_pack_delta's pairs: pair p at   \
      * dq + p ldq, its columns j at 2 j), against W[q, j:j+NV] broadcast to both   \
      * halves (one load, no shuffle). The tail columns (len - len % NV on) come   \
-     * from delta in place.                                                     */ \
-    DI_INLINE void di_dztile_##T##_##RP(const T *const *rows, const T *dq, ptrdiff_t ldq, \
-                                         const T *delta, ptrdiff_t ldd, ptrdiff_t len, \
-                                         ptrdiff_t nr, T *dots) {                     \
+     * from delta in place. With out (not NULL), a full tile (nr = 2 RP, no tail)  \
+     * stores its dots straight to out[r * ldo + q] instead and returns 1 (through \
+     * dots, one scalar at a time, they had been a tenth of the backward at batch  \
+     * 100). Meanwhile it prefetches the n_pf lines from pf.                   */ \
+    DI_INLINE int di_dztile_##T##_##RP(const T *const *rows, const T *dq, ptrdiff_t ldq, \
+                                        const T *delta, ptrdiff_t ldd, ptrdiff_t len,  \
+                                        ptrdiff_t nr, T *dots, T *out, ptrdiff_t ldo,  \
+                                        const char *pf, ptrdiff_t n_pf) {             \
         WV acc[RP][8];                                                                \
         for (int p = 0; p < RP; p++)                                                  \
             for (int q = 0; q < 8; q++) acc[p][q] = (WV){0};                          \
         const ptrdiff_t n_vec = len - len % NV;                                       \
-        for (ptrdiff_t j = 0; j < n_vec; j += NV) {                                   \
+        for (ptrdiff_t j = 0, v = 0; j < n_vec; j += NV, v++) {                       \
+            if (v % DI_PF_DZ == 0 && v / DI_PF_DZ < n_pf)                             \
+                __builtin_prefetch(pf + 64 * (v / DI_PF_DZ), 0, 2);                   \
             WV d[RP];                                                                 \
             for (int p = 0; p < RP; p++) d[p] = LDW(dq + p * ldq + 2 * j);            \
             for (int q = 0; q < 8; q++) {                                             \
                 const WV w = BCAST(rows[q] + j);                                      \
                 for (int p = 0; p < RP; p++) acc[p][q] += d[p] * w;                   \
             }                                                                         \
+        }                                                                             \
+        if (out && n_vec == len && nr == 2 * RP) {                                    \
+            /* PAIRSUMS' out[s]: batch row 2p (s < 4 and 8-11) or 2p + 1, W row     \
+             * s % 4 (+ 4 from s = 8): four runs of 4 dots.                      */ \
+            for (int p = 0; p < RP; p++) {                                            \
+                T sums[16];                                                           \
+                PAIRSUMS(acc[p], sums);                                               \
+                T *o0 = out + 2 * p * ldo, *o1 = o0 + ldo;                            \
+                memcpy(o0, sums, 4 * sizeof(T));                                      \
+                memcpy(o1, sums + 4, 4 * sizeof(T));                                  \
+                memcpy(o0 + 4, sums + 8, 4 * sizeof(T));                              \
+                memcpy(o1 + 4, sums + 12, 4 * sizeof(T));                             \
+            }                                                                         \
+            return 1;                                                                 \
         }                                                                             \
         for (int p = 0; p < RP; p++) {                                                \
             T sums[16];                                                               \
@@ -982,6 +1008,7 @@ DI_DEFINE_SEGWS(double, di_wd, DI_ND, di_ldpair_d, di_bcast_half_d, di_pairsums_
                 dots[r * 8 + q] = sums[s] + tail;                                     \
             }                                                                         \
         }                                                                             \
+        return 0;                                                                     \
     }
 #define DI_DEFINE_GTILE(T, WV, NWV, LDM, STM, SGD, RI)                                \
     /* Rows i..i+RI of W, columns 0..ncol (<= 2 NWV): g = z[:, i+ii] @ delta,     \
@@ -1076,10 +1103,15 @@ DI_DEFINE_PACK(double, DI_ND, DI_NWD)
             T dots[2 * RP * 8];                                                       \
             const T *rows[8];                                                         \
             const ptrdiff_t np = (B + 1) / 2, n_groups = (np + RP - 1) / RP;          \
+            /* The lines of 8 rows of W, prefetched over a group's tiles (when    \
+             * the rows are one column block).                                 */ \
+            const ptrdiff_t n_pf = n <= DI_JB ? (8 * n * (ptrdiff_t)sizeof(T) + 63) / 64 : 0; \
             for (ptrdiff_t i = i0; i < i1; i += 8) {                                  \
                 const ptrdiff_t nq = i1 - i < 8 ? i1 - i : 8;                         \
                 /* Past the last row: repeat it (its results are not stored). */      \
                 for (ptrdiff_t q = 0; q < 8; q++) rows[q] = W + (i + (q < nq ? q : nq - 1)) * n; \
+                /* The next 8 rows (past i1, usually this thread's next block). */   \
+                const char *next = (const char *)(W + (i + 8) * n);                   \
                 for (ptrdiff_t jb = 0; jb < n; jb += DI_JB) {                         \
                     const ptrdiff_t len = n - jb < DI_JB ? n - jb : DI_JB;            \
                     const T *blk[8];                                                  \
@@ -1089,12 +1121,18 @@ DI_DEFINE_PACK(double, DI_ND, DI_NWD)
                         const ptrdiff_t r0 = 2 * p0, nr = B - r0 < 2 * rp ? B - r0 : 2 * rp; \
                         const T *dqg = dq + p0 * 2 * n + 2 * jb;                      \
                         const T *dl = delta + r0 * ldd + jb;                          \
+                        /* dz directly where this block is all of the row and all 8  \
+                         * rows are there; else through dots.                     */ \
+                        T *direct = len == n && nq == 8 ? dz + r0 * ldo + i : NULL;    \
+                        const ptrdiff_t l0 = g * n_pf / n_groups, l1 = (g + 1) * n_pf / n_groups; \
+                        const char *pf = next + 64 * l0;                              \
+                        int done;                                                     \
                         switch (rp) {                                                 \
-                        case 1: di_dztile_##T##_1(blk, dqg, 2 * n, dl, ldd, len, nr, dots); break; \
-                        case 2: di_dztile_##T##_2(blk, dqg, 2 * n, dl, ldd, len, nr, dots); break; \
-                        default: di_dztile_##T##_3(blk, dqg, 2 * n, dl, ldd, len, nr, dots); break; \
+                        case 1: done = di_dztile_##T##_1(blk, dqg, 2 * n, dl, ldd, len, nr, dots, direct, ldo, pf, l1 - l0); break; \
+                        case 2: done = di_dztile_##T##_2(blk, dqg, 2 * n, dl, ldd, len, nr, dots, direct, ldo, pf, l1 - l0); break; \
+                        default: done = di_dztile_##T##_3(blk, dqg, 2 * n, dl, ldd, len, nr, dots, direct, ldo, pf, l1 - l0); break; \
                         }                                                             \
-                        for (ptrdiff_t r = 0; r < nr; r++)                            \
+                        for (ptrdiff_t r = 0; r < nr && !done; r++)                   \
                             for (ptrdiff_t q = 0; q < nq; q++) {                      \
                                 T *o = dz + (r0 + r) * ldo + i + q;                   \
                                 *o = jb == 0 ? dots[r * 8 + q] : *o + dots[r * 8 + q]; \
