@@ -90,6 +90,11 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
  * + 2 weight vectors + 1 broadcast fit the 16 registers of AVX2. */
 #define DI_RB 6
 
+/* The packed forward's tiles prefetch a row piece of the next panel every
+ * DI_PF_PANEL rows of W (see di_forward_wide). */
+#ifndef DI_PF_PANEL
+#define DI_PF_PANEL 4
+#endif
 /* Software prefetch of the weight tile DI_PF_ROWS rows ahead: a tile walks down a
  * 16-row block of W in 128-byte pieces 4 kB apart, a pattern the hardware prefetcher
  * follows too late (+15-35% forward speed at batch 10 on Zen 4). Prefetching past the
@@ -248,11 +253,14 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
      * panel (ldw = 2 NV, zeros past ncol) or W in place, whose rows the tile      \
      * then prefetches DI_PF_ROWS ahead (pf; the tile walks down W in 128-byte    \
      * pieces a row apart, a pattern the hardware prefetcher follows too late).  \
+     * Meanwhile it prefetches into L2 the n_nx row pieces of 2 NV columns at nx   \
+     * + q ldnx (q < n_nx), one every DI_PF_PANEL rows of its loop.               \
      * Always inlined with constant ldzp and pf: each caller gets its own code.  */\
     DI_INLINE void di_ptile_##T##_##R(const T *zp, ptrdiff_t ldzp, const T *w,        \
                                       ptrdiff_t ldw, ptrdiff_t kc, int pf,            \
                                       const T *b, T *out, ptrdiff_t ldo,              \
-                                      ptrdiff_t ncol) {                               \
+                                      ptrdiff_t ncol, const T *nx, ptrdiff_t ldnx,    \
+                                      ptrdiff_t n_nx) {                               \
         const unsigned k0 = di_lanes(ncol, NV), k1 = di_lanes(ncol - NV, NV);         \
         V acc[R][2];                                                                  \
         for (int r = 0; r < R; r++) {                                                 \
@@ -265,6 +273,13 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
             if (pf) {                                                                 \
                 __builtin_prefetch(w + (i + DI_PF_ROWS) * ldw, 0, 2);                 \
                 __builtin_prefetch(w + (i + DI_PF_ROWS) * ldw + 2 * NV - 1, 0, 2);    \
+            }                                                                         \
+            if (i % DI_PF_PANEL == 0 && i / DI_PF_PANEL < n_nx) {                     \
+                /* a piece's 128 bytes span three lines unless aligned */            \
+                const char *piece = (const char *)(nx + i / DI_PF_PANEL * ldnx);      \
+                __builtin_prefetch(piece, 0, 2);                                      \
+                __builtin_prefetch(piece + 64, 0, 2);                                 \
+                __builtin_prefetch(piece + 2 * NV * sizeof(T) - 1, 0, 2);             \
             }                                                                         \
             for (int r = 0; r < R; r++) {                                             \
                 const T zr = zp[r * ldzp + i];                                        \
@@ -303,28 +318,28 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
     /* The tile of R rows (1 to DI_RW).                                           */\
     DI_INLINE void di_ptile_##T(ptrdiff_t R, const T *zp, ptrdiff_t ldzp, const T *w,  \
                                 ptrdiff_t ldw, ptrdiff_t kc, int pf, const T *b,      \
-                                T *out, ptrdiff_t ldo, ptrdiff_t ncol) {              \
+                                T *out, ptrdiff_t ldo, ptrdiff_t ncol, const T *nx,   \
+                                ptrdiff_t ldnx, ptrdiff_t n_nx) {                     \
         switch (R) {                                                                  \
-        case 1: di_ptile_##T##_1(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
-        case 2: di_ptile_##T##_2(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
-        case 3: di_ptile_##T##_3(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
-        case 4: di_ptile_##T##_4(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
-        case 5: di_ptile_##T##_5(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
-        case 6: di_ptile_##T##_6(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
-        case 7: di_ptile_##T##_7(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
-        case 8: di_ptile_##T##_8(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
-        case 9: di_ptile_##T##_9(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
-        case 10: di_ptile_##T##_10(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
-        case 11: di_ptile_##T##_11(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
-        default: di_ptile_##T##_12(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol); break; \
+        case 1: di_ptile_##T##_1(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
+        case 2: di_ptile_##T##_2(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
+        case 3: di_ptile_##T##_3(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
+        case 4: di_ptile_##T##_4(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
+        case 5: di_ptile_##T##_5(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
+        case 6: di_ptile_##T##_6(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
+        case 7: di_ptile_##T##_7(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
+        case 8: di_ptile_##T##_8(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
+        case 9: di_ptile_##T##_9(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
+        case 10: di_ptile_##T##_10(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
+        case 11: di_ptile_##T##_11(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
+        default: di_ptile_##T##_12(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
         }                                                                             \
     }                                                                                 \
     /* out[0:B, j0:j1] = b + z @ W over all n_in rows of W, B <= DI_MC_ROWS(T),  \
-     * a block of DI_NC columns at a time, W packed DI_KC rows x DI_NC columns at  \
-     * a time:                                                                    \
-     * whole row segments read in order (the weights come from memory, and long   \
-     * sequential runs stream best), then served from L1 to every group of batch  \
-     * rows. A column block's sums wait between blocks of rows of W in a private  \
+     * a block of DI_NC_BYTES of columns at a time, in blocks of DI_KC rows of W,  \
+     * each packed a panel of 2 NV columns at a time (prefetched into L2 by the   \
+     * tiles before), then served from L1 to every group of batch rows. A column  \
+     * block's sums wait between blocks of rows of W in a private                 \
      * buffer and go to out once: rewriting out after each block of rows (its    \
      * lines shared with the neighbouring threads' columns, and pulled in by     \
      * their prefetchers) made a thread's 496 columns of a 1000 x 1000 layer at   \
@@ -336,7 +351,7 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
                                     ptrdiff_t j0, ptrdiff_t j1) {                     \
         enum { NC = DI_NC_BYTES / sizeof(T) };                                        \
         T zp[DI_MC_ROWS(T) * DI_KC] __attribute__((aligned(64)));                     \
-        T wp[DI_KC * NC] __attribute__((aligned(64)));                                \
+        T wp[DI_KC * 2 * NV] __attribute__((aligned(64)));                            \
         T ob[DI_MC_ROWS(T) * NC] __attribute__((aligned(64)));                        \
         const ptrdiff_t n_groups = (B + DI_RW - 1) / DI_RW;                           \
         for (ptrdiff_t c0 = j0; c0 < j1; c0 += NC) {                                  \
@@ -350,46 +365,39 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
                  * tenth of a thread's forward at batch 100 on 2 threads), and no  \
                  * 4 kB aliasing of the 1024-input layer's rows.                 */\
                 di_copy_rows_##T(zp, DI_KC, z + k0, ldz, B, kc);                      \
-                /* Pack W[k0:k0+kc, c0:c0+nc] as panels of 2 NV columns:           \
-                 * wp[p kc 2NV + i 2NV + c], zeros past nc. */                       \
-                for (ptrdiff_t i = 0; i < kc; i++) {                                  \
-                    const T *src = W + (k0 + i) * ldw + c0;                           \
-                    for (ptrdiff_t p = 0; p < n_pan; p++) {                           \
-                        T *dst = wp + p * kc * 2 * NV + i * 2 * NV;                   \
-                        const ptrdiff_t left = nc - p * 2 * NV;                       \
-                        ST(dst, LDM(src + p * 2 * NV, di_lanes(left, NV)));           \
-                        ST(dst + NV, LDM(src + p * 2 * NV + NV, di_lanes(left - NV, NV))); \
-                    }                                                                 \
-                }                                                                     \
-                /* The next block (the next rows, or the next columns) is          \
-                 * prefetched into L2 while this one computes, its n_pf cache      \
-                 * lines spread evenly over the block's tiles: issued a panel at   \
-                 * a time, the bursts stalled on the core's fill buffers (a fifth  \
-                 * of the forward's time at batch 100).                          */\
-                const int more_rows = k0 + DI_KC < n_in;                              \
-                const ptrdiff_t nk0 = more_rows ? k0 + DI_KC : 0;                     \
-                const ptrdiff_t nc0 = more_rows ? c0 : c0 + NC;                       \
-                const ptrdiff_t nkc = nc0 < j1 ? (n_in - nk0 < DI_KC ? n_in - nk0 : DI_KC) : 0; \
-                const ptrdiff_t nnc = j1 - nc0 < NC ? j1 - nc0 : NC;                  \
-                const ptrdiff_t n_lines = (nnc * (ptrdiff_t)sizeof(T) + 63) / 64;     \
-                const ptrdiff_t n_pf = nkc * n_lines, n_tiles = n_pan * n_groups;     \
-                ptrdiff_t pf_t = 0, pf_row = 0, pf_line = 0;                          \
                 for (ptrdiff_t p = 0; p < n_pan; p++) {                               \
                     const ptrdiff_t j = c0 + p * 2 * NV;                              \
                     const ptrdiff_t ncol = j1 - j < 2 * NV ? j1 - j : 2 * NV;         \
-                    const T *wpp = wp + p * kc * 2 * NV;                              \
+                    /* Pack W[k0:k0+kc, j:j+2NV] as wp[i 2NV + c], zeros past ncol,  \
+                     * just before the panel's tiles: packed a block at a time (64 kB \
+                     * at once, more than L1), the panels went back to L2 before    \
+                     * their tiles read them.                                     */ \
+                    for (ptrdiff_t i = 0; i < kc; i++) {                              \
+                        const T *src = W + (k0 + i) * ldw + j;                        \
+                        ST(wp + i * 2 * NV, LDM(src, di_lanes(ncol, NV)));            \
+                        ST(wp + i * 2 * NV + NV, LDM(src + NV, di_lanes(ncol - NV, NV))); \
+                    }                                                                 \
+                    /* The next panel's rows of W (the next block's first, after the \
+                     * last), prefetched into L2 while this one computes: its tiles  \
+                     * share them out, each prefetching a row every DI_PF_PANEL steps \
+                     * of its loop. (A block's lines prefetched in a burst before    \
+                     * each tile stalled the tiles on the core's fill buffers: 1.11x \
+                     * faster spread like this at batch 100, C harness.)           */ \
+                    ptrdiff_t nk0 = k0, nj = j + 2 * NV;                              \
+                    if (p + 1 == n_pan) {                                             \
+                        nk0 = k0 + DI_KC < n_in ? k0 + DI_KC : 0;                     \
+                        nj = nk0 ? c0 : c0 + NC;                                      \
+                    }                                                                 \
+                    const ptrdiff_t nkc = nj < j1 ? (n_in - nk0 < DI_KC ? n_in - nk0 : DI_KC) : 0; \
+                    const T *nx = W + nk0 * ldw + nj;                                 \
                     const T *bj = k0 == 0 ? b + j : NULL;                             \
                     for (ptrdiff_t g = 0, r0 = 0; g < n_groups; g++) {                \
                         const ptrdiff_t R = (B - r0) / (n_groups - g);                \
-                        const ptrdiff_t tile = p * n_groups + g;                      \
-                        for (const ptrdiff_t end = (tile + 1) * n_pf / n_tiles; pf_t < end; pf_t++) { \
-                            __builtin_prefetch((const char *)(W + (nk0 + pf_row) * ldw + nc0) \
-                                               + pf_line * 64, 0, 2);                 \
-                            if (++pf_line == n_lines) { pf_line = 0; pf_row++; }      \
-                        }                                                             \
+                        const ptrdiff_t q0 = g * nkc / n_groups, q1 = (g + 1) * nkc / n_groups; \
                         const T *zg = zp + r0 * DI_KC;                                \
                         T *og = ob + r0 * NC + p * 2 * NV;                            \
-                        di_ptile_##T(R, zg, DI_KC, wpp, 2 * NV, kc, 0, bj, og, NC, ncol); \
+                        di_ptile_##T(R, zg, DI_KC, wp, 2 * NV, kc, 0, bj, og, NC, ncol, \
+                                     nx + q0 * ldw, ldw, q1 - q0);                    \
                         r0 += R;                                                      \
                     }                                                                 \
                 }                                                                     \
@@ -422,7 +430,7 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
                     for (ptrdiff_t g = 0, r0 = 0; g < n_groups; g++) {                \
                         const ptrdiff_t R = (B - r0) / (n_groups - g);                \
                         di_ptile_##T(R, zp + r0 * DI_IB, DI_IB, W + i0 * ldw + c0 + p, ldw, ni, 1, \
-                                     bj, ob + r0 * NC + p, NC, ncol);                  \
+                                     bj, ob + r0 * NC + p, NC, ncol, NULL, 0, 0);                  \
                         r0 += R;                                                      \
                     }                                                                 \
                 }                                                                     \
