@@ -272,6 +272,9 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
             const V w0 = LDM(w + i * ldw, k0), w1 = LDM(w + i * ldw + NV, k1);        \
             if (pf) {                                                                 \
                 __builtin_prefetch(w + (i + DI_PF_ROWS) * ldw, 0, 2);                 \
+                /* all three lines of a row piece not aligned to 64 bytes (the   \
+                 * odd rows of a 1000-wide float W)                             */ \
+                __builtin_prefetch((const char *)(w + (i + DI_PF_ROWS) * ldw) + 64, 0, 2); \
                 __builtin_prefetch(w + (i + DI_PF_ROWS) * ldw + 2 * NV - 1, 0, 2);    \
             }                                                                         \
             if (i % DI_PF_PANEL == 0 && i / DI_PF_PANEL < n_nx) {                     \
