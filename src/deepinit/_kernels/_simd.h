@@ -202,7 +202,7 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
  * 10 rows, 0.91-0.955x). The packed forward goes
  * in chunks of at most DI_MC rows of float (half as many of double): W is read
  * from memory once per chunk (_dense.pyx gives it the whole batch). A
- * chunk's buffers live on the thread's stack, 224 kB (float) or 160 kB (double),
+ * chunk's buffers live on the thread's stack, 168 kB (float) or 104 kB (double),
  * and the in-place forward's 198 kB (float) or 204 kB (double), within an
  * OMP_STACKSIZE of 256 kB. */
 /* Rows of W per block of the forward (the 32-byte kernels and the wide forward
