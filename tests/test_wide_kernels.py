@@ -154,8 +154,8 @@ def test_deepinit_uses_the_wide_kernels_on_intel_only():
 
 
 def test_wide_forward_fits_a_256k_thread_stack():
-    """The wide forward keeps a chunk's buffers on the thread's stack (224 kB for
-    float32, 160 kB for float64; 198-204 kB below 48 rows): OpenMP threads with
+    """The wide forward keeps a chunk's buffers on the thread's stack (168 kB for
+    float32, 104 kB for float64; 198-204 kB below 48 rows): OpenMP threads with
     OMP_STACKSIZE=256k must run it."""
     code = (
         "import numpy as np\n"

@@ -250,17 +250,18 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
 #define DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, R)                                    \
     /* out[0:R, 0:ncol] (+)= zp-panel @ W-panel over kc rows; ncol <= 2 NV. The   \
      * inputs: zp[r * ldzp + i]; the weights: w[i * ldw + c], either a packed     \
-     * panel (ldw = 2 NV, zeros past ncol) or W in place, whose rows the tile      \
-     * then prefetches DI_PF_ROWS ahead (pf; the tile walks down W in 128-byte    \
-     * pieces a row apart, a pattern the hardware prefetcher follows too late).  \
-     * Meanwhile it prefetches into L2 the n_nx row pieces of 2 NV columns at nx   \
-     * + q ldnx (q < n_nx), one every DI_PF_PANEL rows of its loop.               \
-     * Always inlined with constant ldzp and pf: each caller gets its own code.  */\
+     * panel (ldw = 2 NV, zeros past ncol) or W in place. Meanwhile the tile       \
+     * prefetches into L2 the n_nx row pieces of 2 NV columns at nx + q ldnx      \
+     * (q < n_nx), one every `every` rows of its loop: on W in place, its own     \
+     * rows DI_PF_ROWS ahead, every row (the tile walks down W in 128-byte pieces  \
+     * a row apart, a pattern the hardware prefetcher follows too late); on a    \
+     * packed panel, the next panel's rows of W, every DI_PF_PANEL rows.           \
+     * Always inlined with constant ldzp and every: each caller gets its own code. */\
     DI_INLINE void di_ptile_##T##_##R(const T *zp, ptrdiff_t ldzp, const T *w,        \
-                                      ptrdiff_t ldw, ptrdiff_t kc, int pf,            \
-                                      const T *b, T *out, ptrdiff_t ldo,              \
-                                      ptrdiff_t ncol, const T *nx, ptrdiff_t ldnx,    \
-                                      ptrdiff_t n_nx) {                               \
+                                      ptrdiff_t ldw, ptrdiff_t kc, const T *b,        \
+                                      T *out, ptrdiff_t ldo, ptrdiff_t ncol,          \
+                                      const T *nx, ptrdiff_t ldnx, ptrdiff_t n_nx,    \
+                                      int every) {                                    \
         const unsigned k0 = di_lanes(ncol, NV), k1 = di_lanes(ncol - NV, NV);         \
         V acc[R][2];                                                                  \
         for (int r = 0; r < R; r++) {                                                 \
@@ -270,16 +271,10 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
         }                                                                             \
         for (ptrdiff_t i = 0; i < kc; i++) {                                          \
             const V w0 = LDM(w + i * ldw, k0), w1 = LDM(w + i * ldw + NV, k1);        \
-            if (pf) {                                                                 \
-                __builtin_prefetch(w + (i + DI_PF_ROWS) * ldw, 0, 2);                 \
-                /* all three lines of a row piece not aligned to 64 bytes (the   \
-                 * odd rows of a 1000-wide float W)                             */ \
-                __builtin_prefetch((const char *)(w + (i + DI_PF_ROWS) * ldw) + 64, 0, 2); \
-                __builtin_prefetch(w + (i + DI_PF_ROWS) * ldw + 2 * NV - 1, 0, 2);    \
-            }                                                                         \
-            if (i % DI_PF_PANEL == 0 && i / DI_PF_PANEL < n_nx) {                     \
-                /* a piece's 128 bytes span three lines unless aligned */            \
-                const char *piece = (const char *)(nx + i / DI_PF_PANEL * ldnx);      \
+            if (i % every == 0 && i / every < n_nx) {                                 \
+                /* all three lines of a piece not aligned to 64 bytes (the odd    \
+                 * rows of a 1000-wide float W)                                 */ \
+                const char *piece = (const char *)(nx + i / every * ldnx);            \
                 __builtin_prefetch(piece, 0, 2);                                      \
                 __builtin_prefetch(piece + 64, 0, 2);                                 \
                 __builtin_prefetch(piece + 2 * NV * sizeof(T) - 1, 0, 2);             \
@@ -320,22 +315,22 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
     DI_DEFINE_PTILE(T, V, NV, LD, LDM, STM, 12)                                       \
     /* The tile of R rows (1 to DI_RW).                                           */\
     DI_INLINE void di_ptile_##T(ptrdiff_t R, const T *zp, ptrdiff_t ldzp, const T *w,  \
-                                ptrdiff_t ldw, ptrdiff_t kc, int pf, const T *b,      \
-                                T *out, ptrdiff_t ldo, ptrdiff_t ncol, const T *nx,   \
-                                ptrdiff_t ldnx, ptrdiff_t n_nx) {                     \
+                                ptrdiff_t ldw, ptrdiff_t kc, const T *b, T *out,      \
+                                ptrdiff_t ldo, ptrdiff_t ncol, const T *nx,           \
+                                ptrdiff_t ldnx, ptrdiff_t n_nx, int every) {          \
         switch (R) {                                                                  \
-        case 1: di_ptile_##T##_1(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
-        case 2: di_ptile_##T##_2(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
-        case 3: di_ptile_##T##_3(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
-        case 4: di_ptile_##T##_4(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
-        case 5: di_ptile_##T##_5(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
-        case 6: di_ptile_##T##_6(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
-        case 7: di_ptile_##T##_7(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
-        case 8: di_ptile_##T##_8(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
-        case 9: di_ptile_##T##_9(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
-        case 10: di_ptile_##T##_10(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
-        case 11: di_ptile_##T##_11(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
-        default: di_ptile_##T##_12(zp, ldzp, w, ldw, kc, pf, b, out, ldo, ncol, nx, ldnx, n_nx); break; \
+        case 1: di_ptile_##T##_1(zp, ldzp, w, ldw, kc, b, out, ldo, ncol, nx, ldnx, n_nx, every); break; \
+        case 2: di_ptile_##T##_2(zp, ldzp, w, ldw, kc, b, out, ldo, ncol, nx, ldnx, n_nx, every); break; \
+        case 3: di_ptile_##T##_3(zp, ldzp, w, ldw, kc, b, out, ldo, ncol, nx, ldnx, n_nx, every); break; \
+        case 4: di_ptile_##T##_4(zp, ldzp, w, ldw, kc, b, out, ldo, ncol, nx, ldnx, n_nx, every); break; \
+        case 5: di_ptile_##T##_5(zp, ldzp, w, ldw, kc, b, out, ldo, ncol, nx, ldnx, n_nx, every); break; \
+        case 6: di_ptile_##T##_6(zp, ldzp, w, ldw, kc, b, out, ldo, ncol, nx, ldnx, n_nx, every); break; \
+        case 7: di_ptile_##T##_7(zp, ldzp, w, ldw, kc, b, out, ldo, ncol, nx, ldnx, n_nx, every); break; \
+        case 8: di_ptile_##T##_8(zp, ldzp, w, ldw, kc, b, out, ldo, ncol, nx, ldnx, n_nx, every); break; \
+        case 9: di_ptile_##T##_9(zp, ldzp, w, ldw, kc, b, out, ldo, ncol, nx, ldnx, n_nx, every); break; \
+        case 10: di_ptile_##T##_10(zp, ldzp, w, ldw, kc, b, out, ldo, ncol, nx, ldnx, n_nx, every); break; \
+        case 11: di_ptile_##T##_11(zp, ldzp, w, ldw, kc, b, out, ldo, ncol, nx, ldnx, n_nx, every); break; \
+        default: di_ptile_##T##_12(zp, ldzp, w, ldw, kc, b, out, ldo, ncol, nx, ldnx, n_nx, every); break; \
         }                                                                             \
     }                                                                                 \
     /* out[0:B, j0:j1] = b + z @ W over all n_in rows of W, B <= DI_MC_ROWS(T),  \
@@ -399,8 +394,8 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
                         const ptrdiff_t q0 = g * nkc / n_groups, q1 = (g + 1) * nkc / n_groups; \
                         const T *zg = zp + r0 * DI_KC;                                \
                         T *og = ob + r0 * NC + p * 2 * NV;                            \
-                        di_ptile_##T(R, zg, DI_KC, wp, 2 * NV, kc, 0, bj, og, NC, ncol, \
-                                     nx + q0 * ldw, ldw, q1 - q0);                    \
+                        di_ptile_##T(R, zg, DI_KC, wp, 2 * NV, kc, bj, og, NC, ncol,   \
+                                     nx + q0 * ldw, ldw, q1 - q0, DI_PF_PANEL);       \
                         r0 += R;                                                      \
                     }                                                                 \
                 }                                                                     \
@@ -432,8 +427,9 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
                     const T *bj = i0 == 0 ? b + c0 + p : NULL;                        \
                     for (ptrdiff_t g = 0, r0 = 0; g < n_groups; g++) {                \
                         const ptrdiff_t R = (B - r0) / (n_groups - g);                \
-                        di_ptile_##T(R, zp + r0 * DI_IB, DI_IB, W + i0 * ldw + c0 + p, ldw, ni, 1, \
-                                     bj, ob + r0 * NC + p, NC, ncol, NULL, 0, 0);                  \
+                        const T *wi = W + i0 * ldw + c0 + p;                          \
+                        di_ptile_##T(R, zp + r0 * DI_IB, DI_IB, wi, ldw, ni, bj, ob + r0 * NC + p, \
+                                     NC, ncol, wi + DI_PF_ROWS * ldw, ldw, ni, 1);    \
                         r0 += R;                                                      \
                     }                                                                 \
                 }                                                                     \
