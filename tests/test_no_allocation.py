@@ -79,7 +79,7 @@ def test_measurement_catches_per_call_buffers(monkeypatch):
 
     def uncached(self, purpose, batch):
         n_act = batch * sum(self.sizes[1:])
-        n_work = _dense.work_size(self._sizes, batch)
+        n_work = _dense.work_size(self._sizes, batch, self.n_threads)
         return np.empty(n_act, self.dtype), np.empty(n_act, self.dtype), np.empty(n_work, self.dtype)
 
     monkeypatch.setattr(Network, "_buffers", uncached)

@@ -171,3 +171,31 @@ def test_wide_forward_fits_a_256k_thread_stack():
     env = {**os.environ, "OMP_STACKSIZE": "256k", "DEEPINIT_WIDE_KERNELS": "1"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "trained" in done.stdout, (done.returncode, done.stderr[-2000:])
+
+
+@pytest.mark.parametrize("batch, n_threads", [(72, 2), (100, 3), (150, 2), (200, 2)])
+def test_backward_packs_stay_inside_work_size(wide, batch, n_threads):
+    # From 72 rows each thread packs delta for itself (while a pack fits in a core's
+    # L2): the work buffer grows with the thread count, and the kernels must not
+    # write past it. Widths: 9 (tiny packs at any batch), 1100 (private up to 148 rows).
+    assert wide(True)
+    sizes = np.array([30, 1100, 64, 9], dtype=np.intp)
+    n_work = dense.work_size(sizes, batch, n_threads)
+    if batch <= 148:
+        assert n_work >= n_threads * (2 * batch + 1) * 1100 > dense.work_size(sizes, batch, 1)
+    net = Network(tuple(sizes), "tanh", dtype="float32", n_threads=n_threads)
+    net.initialize("normalized", seed=0)
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0, 1, (2 * batch, 30)).astype(np.float32)
+    y = rng.integers(0, 9, 2 * batch).astype(np.int32)
+    a, d, _ = net._buffers("train", batch)
+    canary = np.float32(1234.5)
+    work = np.full(n_work + 4096, canary, np.float32)
+    reference = Network(tuple(sizes), "tanh", dtype="float32", n_threads=1)
+    reference.initialize("normalized", seed=0)
+    costs, errors = np.empty(2), np.empty(2, np.int32)
+    dense.train_steps(net.params, net._sizes, net._acts, net._cost, X, y, batch, 0.05,
+                      a, d, work, costs, errors, n_threads)
+    assert np.all(work[n_work:] == canary)
+    reference.train_steps(X, y, batch_size=batch, lr=0.05)
+    np.testing.assert_array_equal(net.params, reference.params)

@@ -169,12 +169,13 @@ class Network:
     # ------------------------------------------------------------------ #
     # Buffers: allocated once per (purpose, batch size) and reused.
     def _buffers(self, purpose: str, batch: int) -> tuple[np.ndarray, ...]:
-        key = (purpose, batch)
+        # The work buffer's size depends on the thread count (see work_size).
+        key = (purpose, batch, self.n_threads)
         if key not in self._work:
             n_act = batch * sum(self.sizes[1:])
             # Aligned like params: rows of activations and deltas are vector-loaded too.
             acts = _aligned_zeros(n_act, self.dtype)
-            work = _aligned_zeros(_dense.work_size(self._sizes, batch), self.dtype)
+            work = _aligned_zeros(_dense.work_size(self._sizes, batch, self.n_threads), self.dtype)
             if purpose == "train":
                 bufs = (acts, _aligned_zeros(n_act, self.dtype), work)
             else:
@@ -225,7 +226,7 @@ class Network:
         B = X.shape[0]
         a = np.empty(B * sum(self.sizes[1:]), self.dtype)
         s = np.empty(B * sum(self.sizes[1:]) if pre_activations else 0, self.dtype)
-        work = np.empty(_dense.work_size(self._sizes, B), self.dtype)
+        work = _aligned_zeros(_dense.work_size(self._sizes, B, self.n_threads), self.dtype)
         _dense.forward(self.params, self._sizes, self._acts, self._cost, X, a, s, work, self.n_threads)
         acts = self.split_layers(a, B)
         return (acts, self.split_layers(s, B)) if pre_activations else acts
@@ -249,7 +250,7 @@ class Network:
         grad = np.empty_like(self.params)
         a = np.empty(B * sum(self.sizes[1:]), self.dtype)
         d = np.empty_like(a)
-        work = np.empty(_dense.work_size(self._sizes, B), self.dtype)
+        work = _aligned_zeros(_dense.work_size(self._sizes, B, self.n_threads), self.dtype)
         cost, _ = _dense.gradient(
             self.params, self._sizes, self._acts, self._cost, X, y, grad, a, d, work, self.n_threads
         )
