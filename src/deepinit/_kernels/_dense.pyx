@@ -230,7 +230,8 @@ cdef void _backward_layer(const floating* z, floating* W, floating* b,
     Gradient form (dW_out, db_out not NULL): write dC/dW and dC/db, leave W, b.
     Fused form (dW_out, db_out NULL): apply W -= lr dC/dW and b -= lr dC/db in
     place. ``work``: (2 B + 1) x n_out values, for delta packed as the wide
-    backward reads it (di_backward_packs, di_pack_delta).
+    backward reads it (di_backward_packs, di_pack_delta), or one such pack per
+    thread, _pack_stride(B, n_out) apart (_private_packs).
     """
     cdef Py_ssize_t n_row = (n_in + ROW_BLOCK - 1) // ROW_BLOCK
     cdef Py_ssize_t nt = min(<Py_ssize_t>n_threads, n_row, <Py_ssize_t>MAX_PARTS)
