@@ -1300,6 +1300,9 @@ DI_DEFINE_BWD_WIDE(double, di_wd, DI_ND, DI_NWD, di_ldw_d, di_ldwm_d, di_stwm_d,
                     case 9: di_seg_##T##_9(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break;\
                     default: di_seg_##T##_10(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break;\
                     }                                                                  \
+                    if (want && jb == 0 && i % 8 == 0) /* dz's lines 16 columns on */ \
+                        for (ptrdiff_t r = 0; r < rows; r++)                           \
+                            __builtin_prefetch(dz + (r0 + r) * ldo + i + 16, 1, 3);    \
                     if (want)                                                          \
                         for (ptrdiff_t r = 0; r < rows; r++) {                         \
                             T *o = dz + (r0 + r) * ldo + i;                            \
