@@ -242,7 +242,6 @@ cdef void _backward_layer(const floating* z, floating* W, floating* b,
     for t in range(nt):
         di_range_init(&ranges[t], _row_start(n_in, t, nt) // ROW_BLOCK,
                       (_row_start(n_in, t + 1, nt) + ROW_BLOCK - 1) // ROW_BLOCK)
-    cdef Py_ssize_t stride = _pack_stride(B, n_out)
     cdef floating* dp
     if not di_backward_packs(B):
         # One parallel loop, so one synchronization per layer (a second cost
@@ -254,12 +253,12 @@ cdef void _backward_layer(const floating* z, floating* W, floating* b,
     if _private_packs(B, n_out, nt):
         # Every tile reads all of delta's columns. For large batches whose
         # packs still fit in a core's L2 beside its other data, each thread
-        # packs all of delta for itself, at work + t stride, and starts at once:
+        # packs all of delta for itself, _pack_stride apart, and starts at once:
         # no barrier, and no reading of the packs in the other cores' caches
         # (training step on 2 threads, bench_ab: batch 100 1.016-1.029x, 128
         # 1.058x, 160 1.017x; 64 1.000x, 192 1.002x, 256 0.977-0.984x).
         for t in prange(nt, schedule="static", chunksize=1, num_threads=nt):
-            dp = work + t * stride
+            dp = work + t * _pack_stride(B, n_out)
             if floating is float:
                 di_pack_delta_float(delta, n_out, B, n_out, dz_out != NULL, 0, 1, dp)
             else:

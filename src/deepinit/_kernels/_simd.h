@@ -95,6 +95,15 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
 #ifndef DI_PF_PANEL
 #define DI_PF_PANEL 4
 #endif
+/* The backward's dot products write dz 8 (wide) or 2 columns of a batch row at a
+ * time, the rows ldo apart, past the hardware prefetcher, into lines last held by
+ * another core or L3: the lines DI_PF_DZ_COLS columns on are prefetched for
+ * writing (the 9-output layer's few dot products at batch 100 had waited on each
+ * line, 0.58 of its 0.8 ms on one thread). */
+#ifndef DI_PF_DZ_COLS
+#define DI_PF_DZ_COLS 16
+#endif
+#define DI_PREFETCH_DZ(dz, ldo, n_rows)                                                   do {                                                                                      for (ptrdiff_t r_ = 0; r_ < (n_rows); r_++)                                               __builtin_prefetch((dz) + r_ * (ldo) + DI_PF_DZ_COLS, 1, 3);                  } while (0)
 /* Software prefetch of the weight tile DI_PF_ROWS rows ahead: a tile walks down a
  * 16-row block of W in 128-byte pieces 4 kB apart, a pattern the hardware prefetcher
  * follows too late (+15-35% forward speed at batch 10 on Zen 4). Prefetching past the
@@ -1017,36 +1026,31 @@ DI_DEFINE_SEGWS(double, di_wd, DI_ND, di_ldpair_d, di_bcast_half_d, di_pairsums_
                 for (int p = 0; p < RP; p++) acc[p][q] += d[p] * w;                   \
             }                                                                         \
         }                                                                             \
-        if (out && nr == 2 * RP) {                                                    \
-            /* PAIRSUMS' out[s]: batch row 2p (s < 4 and 8-11) or 2p + 1, W row     \
-             * s % 4 (+ 4 from s = 8): four runs of 4 dots.                      */ \
-            for (int p = 0; p < RP; p++) {                                            \
-                T sums[16];                                                           \
-                PAIRSUMS(acc[p], sums);                                               \
-                if (n_vec < len)                                                      \
-                    PAIRTAILS(delta + 2 * p * ldd, delta + (2 * p + 1) * ldd, rows, n_vec, len, sums); \
+        const int direct = out && nr == 2 * RP;                                       \
+        for (int p = 0; p < RP; p++) {                                                \
+            T sums[16];                                                               \
+            PAIRSUMS(acc[p], sums);                                                   \
+            /* Row 2p + 1 past nr (an odd last row): its sums are not stored.  */ \
+            if (n_vec < len)                                                          \
+                PAIRTAILS(delta + 2 * p * ldd, delta + (2 * p + (2 * p + 1 < nr)) * ldd, \
+                          rows, n_vec, len, sums);                                    \
+            if (direct) {                                                             \
+                /* PAIRSUMS' out[s]: batch row 2p (s < 4 and 8-11) or 2p + 1, W row \
+                 * s % 4 (+ 4 from s = 8): four runs of 4 dots.                  */ \
                 T *o0 = out + 2 * p * ldo, *o1 = o0 + ldo;                            \
                 memcpy(o0, sums, 4 * sizeof(T));                                      \
                 memcpy(o1, sums + 4, 4 * sizeof(T));                                  \
                 memcpy(o0 + 4, sums + 8, 4 * sizeof(T));                              \
                 memcpy(o1 + 4, sums + 12, 4 * sizeof(T));                             \
-            }                                                                         \
-            return 1;                                                                 \
-        }                                                                             \
-        for (int p = 0; p < RP; p++) {                                                \
-            T sums[16];                                                               \
-            PAIRSUMS(acc[p], sums);                                                   \
-            for (int s = 0; s < 16; s++) {                                            \
-                /* s = m: row 2p, W row m; 4 + m: row 2p + 1, m; 8 + m, 12 + m: 4 + m */ \
-                const int r = 2 * p + (s / 4) % 2, q = (s / 8) * 4 + s % 4;           \
-                if (r >= nr) continue;                                                \
-                T tail = 0;                                                           \
-                for (ptrdiff_t j = n_vec; j < len; j++)                               \
-                    tail = DI_MADD(delta[r * ldd + j], rows[q][j], tail);             \
-                dots[r * 8 + q] = sums[s] + tail;                                     \
+            } else {                                                                  \
+                for (int s = 0; s < 16; s++) {                                        \
+                    /* s = m: row 2p, W row m; 4 + m: row 2p + 1, m; 8 + m, 12 + m: 4 + m */ \
+                    const int r = 2 * p + (s / 4) % 2, q = (s / 8) * 4 + s % 4;       \
+                    if (r < nr) dots[r * 8 + q] = sums[s];                            \
+                }                                                                     \
             }                                                                         \
         }                                                                             \
-        return 0;                                                                     \
+        return direct;                                                                \
     }
 #define DI_DEFINE_GTILE(T, WV, NWV, LDM, STM, SGD, RI)                                \
     /* Rows i..i+RI of W, columns 0..ncol (<= 2 NWV): g = z[:, i+ii] @ delta,     \
@@ -1162,13 +1166,7 @@ DI_DEFINE_PACK(double, DI_ND, DI_NWD)
                         /* dz directly where this block is all of the row and all 8  \
                          * rows are there; else through dots.                     */ \
                         T *direct = len == n && nq == 8 ? dz + r0 * ldo + i : NULL;    \
-                        /* The lines of dz two groups of 8 columns on, to be written: \
-                         * its rows, ldo apart, are past the hardware prefetcher, and \
-                         * the 9-output layer's few dot products waited on each line \
-                         * (0.58 of its 0.8 ms at batch 100, one thread).          */ \
-                        if (jb == 0)                                                  \
-                            for (ptrdiff_t r = r0; r < r0 + nr; r++)                  \
-                                __builtin_prefetch(dz + r * ldo + i + 16, 1, 3);      \
+                        if (jb == 0) DI_PREFETCH_DZ(dz + r0 * ldo + i, ldo, nr);     \
                         const ptrdiff_t l0 = g * n_pf / n_groups, l1 = (g + 1) * n_pf / n_groups; \
                         const char *pf = next + 64 * l0;                              \
                         int done;                                                     \
@@ -1300,9 +1298,8 @@ DI_DEFINE_BWD_WIDE(double, di_wd, DI_ND, DI_NWD, di_ldw_d, di_ldwm_d, di_stwm_d,
                     case 9: di_seg_##T##_9(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break;\
                     default: di_seg_##T##_10(zc, ldz, dl, ldd, w, len, lr, g_buf, g_out, first, last, dots, want); break;\
                     }                                                                  \
-                    if (want && jb == 0 && i % 8 == 0) /* dz's lines 16 columns on */ \
-                        for (ptrdiff_t r = 0; r < rows; r++)                           \
-                            __builtin_prefetch(dz + (r0 + r) * ldo + i + 16, 1, 3);    \
+                    if (want && jb == 0 && i % 8 == 0)                                 \
+                        DI_PREFETCH_DZ(dz + r0 * ldo + i, ldo, rows);                  \
                     if (want)                                                          \
                         for (ptrdiff_t r = 0; r < rows; r++) {                         \
                             T *o = dz + (r0 + r) * ldo + i;                            \
