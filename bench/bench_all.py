@@ -15,7 +15,9 @@ Sections, in this order (each comes from a script of its own in this directory):
    the parameters' size for reference.
 3. Scaling: examples/s of each implementation and batch size at every thread
    count measured, with the speedup over 1 thread (between the median rounds, and
-   between the fastest rounds), from the same alternating rounds.
+   between the fastest rounds), from the same alternating rounds; and, for
+   reference, t one-thread deepinit processes at once (``separate``): what the
+   cores give to independent runs, the ceiling for one run's speedup.
 4. Monitoring overhead (``bench_monitor.py``): training updates and monitoring
    points timed in alternation, at the default (paper-like) cadence, at the
    largest thread count; the overhead in the steady state and over a default run.

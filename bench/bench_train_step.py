@@ -19,7 +19,11 @@ measured here), and without the pause that thread took a core from whichever
 implementation ran after numpy (PyTorch: 1,100 -> 675 examples/s at batch 10
 on 2 threads, when the order put it there). After its timed rounds, each worker
 reports its peak resident memory (``ru_maxrss``); a table of it and a table of
-the speedup over threads follow the timings.
+the speedup over threads follow the timings. The speedup table has one more
+row, ``separate``: at t threads, t one-thread deepinit processes training at
+once in the same rounds, what the machine's cores give to independent runs at
+that moment (on a shared VM, often less than t times one), against which one
+run's speedup over threads can be read.
 
     python bench/bench_train_step.py                 # batches 1, 10, 100; threads 1, 2, 4, ... and all
     python bench/bench_train_step.py --json out.json
@@ -299,12 +303,16 @@ def measure_sgemm_peak(threads: int) -> float | None:
 
 
 SETTLE_S = 0.3
+#: Name of the reference row in the scaling table: t one-thread deepinit processes at once.
+SEPARATE = "separate"
 
 
 def _worker(conn, cls, threads, batch, target_s):
     """Build one implementation, warm it up, size a round, then serve requests on ``conn``.
 
-    Requests: ``"run"`` times one round (reply: examples/s); ``"stats"`` replies
+    Requests: ``"run"`` times one round (reply: the examples trained and the
+    round's start and end on ``time.perf_counter``, a clock that all processes
+    share on Linux, macOS and Windows); ``"stats"`` replies
     the peak resident memory in MB, ``peak_rss_mb`` (so far) and ``idle_rss_mb``
     (after importing the library, before building the network), and the
     worker's ``OMP_NUM_THREADS``; ``"stop"`` ends.
@@ -325,14 +333,14 @@ def _worker(conn, cls, threads, batch, target_s):
             if request == "run":
                 t = time.perf_counter()
                 impl.run(X, y, batch)
-                conn.send(len(X) / (time.perf_counter() - t))
+                conn.send((len(X), t, time.perf_counter()))
             else:  # "stats"
                 conn.send({"peak_rss_mb": peak_rss_mb(), "idle_rss_mb": idle_mb,
                            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")})
 
 
 def measure(classes, threads, batch: int, rounds: int, target_s: float,
-            settle: float = SETTLE_S) -> dict:
+            settle: float = SETTLE_S, separate: bool = False) -> dict:
     """Time each implementation at each thread count in a worker of its own, alternating
     all of them round by round.
 
@@ -344,42 +352,66 @@ def measure(classes, threads, batch: int, rounds: int, target_s: float,
     other, minutes apart, the 1-to-2-thread speedup of one build at batch 10
     ranged 1.15-2.14x over five runs).
 
+    With ``separate``, each thread count t above 1 also gets t one-thread
+    deepinit workers that train at once, each its own network, in every round
+    (:data:`SEPARATE`): what the t cores give to independent runs (a sweep's
+    processes), the ceiling for one run's speedup over threads on this machine
+    at that moment. Their round's examples/s: all the examples they trained,
+    over the time from the first start to the last end.
+
     Parameters
     ----------
     threads : sequence of int
         Thread counts; each worker starts with its count in ``OMP_NUM_THREADS``.
+    separate : bool
+        Also time the separate one-thread processes (above).
 
     Returns
     -------
     dict
-        Per (thread count, implementation name): ``examples_per_s`` (median of the
-        rounds), ``rounds`` (each round's examples/s), and the worker's
-        ``peak_rss_mb``, ``idle_rss_mb`` and ``omp_num_threads`` after its rounds
-        (see :func:`_worker`).
+        Per (thread count, implementation name, or :data:`SEPARATE`):
+        ``examples_per_s`` (median of the rounds), ``rounds`` (each round's
+        examples/s), and the worker's ``peak_rss_mb``, ``idle_rss_mb`` and
+        ``omp_num_threads`` after its rounds (see :func:`_worker`; of the separate
+        processes, the largest peak and the first's other values).
     """
     ctx = _spawn()
-    workers = {}
-    for t in threads:
+
+    def start(cls, t):
         with omp_threads(t):
-            for cls in classes:
-                parent, child = ctx.Pipe()
-                proc = ctx.Process(target=_worker, args=(child, cls, t, batch, target_s))
-                proc.start()
-                child.close()  # the worker's end: if the worker dies, recv() raises instead of waiting
-                parent.recv()  # ready: built and warmed up
-                workers[t, cls.name] = (proc, parent)
-    rates = {key: [] for key in workers}
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(child, cls, t, batch, target_s))
+            proc.start()
+        child.close()  # the worker's end: if the worker dies, recv() raises instead of waiting
+        parent.recv()  # ready: built and warmed up (one at a time: each sizes its rounds alone)
+        return proc, parent
+
+    groups = {}  # key -> the workers that train at once in its rounds
+    for t in threads:
+        for cls in classes:
+            groups[t, cls.name] = [start(cls, t)]
+        if separate and t > 1:
+            groups[t, SEPARATE] = [start(Deepinit, 1) for _ in range(t)]
+    rates = {key: [] for key in groups}
     for _ in range(rounds):
-        for key, (_, conn) in workers.items():
+        for key, members in groups.items():
             time.sleep(settle)
-            conn.send("run")
-            rates[key].append(conn.recv())
+            for _, conn in members:
+                conn.send("run")
+            spans = [conn.recv() for _, conn in members]
+            n = sum(s[0] for s in spans)
+            rates[key].append(n / (max(s[2] for s in spans) - min(s[1] for s in spans)))
     out = {}
-    for key, (proc, conn) in workers.items():
-        conn.send("stats")
-        out[key] = {"examples_per_s": statistics.median(rates[key]), "rounds": rates[key], **conn.recv()}
-        conn.send("stop")
-        proc.join()
+    for key, members in groups.items():
+        stats = []
+        for proc, conn in members:
+            conn.send("stats")
+            stats.append(conn.recv())
+            conn.send("stop")
+            proc.join()
+        peaks = [s["peak_rss_mb"] for s in stats]
+        out[key] = {"examples_per_s": statistics.median(rates[key]), "rounds": rates[key], **stats[0],
+                    "peak_rss_mb": None if None in peaks else max(peaks)}
     return out
 
 
@@ -410,7 +442,11 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
         sgemm peak, ratios to PyTorch, to the step's GEMMs alone (``gemms``, see
         :class:`TorchGemms`) and to numpy, the ratio to PyTorch between the fastest
         rounds, each round's examples/s, peak and idle resident memory of the
-        worker in MB) and ``scaling`` (see :func:`scaling`).
+        worker in MB), ``separate_processes`` (per thread count t and batch size,
+        the examples/s of t one-thread deepinit processes training at once, each
+        round's, and their largest peak memory; see :func:`measure`) and
+        ``scaling`` (see :func:`scaling`; the separate processes as the
+        implementation :data:`SEPARATE`).
     """
     from deepinit._kernels import KERNEL_BUILD
     from deepinit._kernels._openmp_helpers import openmp_enabled
@@ -422,7 +458,7 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
     else:
         print("PyTorch not installed: no PyTorch column (pip install torch==2.13.0)")
 
-    results = []
+    results, separate = [], []
     peaks = {t: measure_sgemm_peak(t) for t in threads}
     for t, peak in peaks.items():
         if peak:
@@ -433,10 +469,17 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
           f"{'vs pytorch [fastest]':>20} {'vs gemms':>9} {'vs numpy':>9}")
     updates = {cls.name: cls.update for cls in classes}
     for batch in batches:
-        measured = measure(classes, threads, batch, rounds, seconds, settle)
+        measured = measure(classes, threads, batch, rounds, seconds, settle, separate=True)
+        for t in threads:
+            # t separate one-thread processes: one of them is deepinit at 1 thread
+            m = measured[t, SEPARATE] if t > 1 else measured[1, "deepinit"] if 1 in threads else None
+            if m:
+                separate.append({"threads": t, "batch": batch, "impl": SEPARATE, "processes": t,
+                                 "examples_per_s": m["examples_per_s"], "rounds_examples_per_s": m["rounds"],
+                                 "peak_rss_mb": m["peak_rss_mb"]})
         for t in threads:
             peak = peaks[t]
-            mine = {name: m for (tt, name), m in measured.items() if tt == t}
+            mine = {name: m for (tt, name), m in measured.items() if tt == t and name != SEPARATE}
             rates = {name: m["examples_per_s"] for name, m in mine.items()}
             fastest = {name: max(m["rounds"]) for name, m in mine.items()}
             for name, rate in rates.items():
@@ -469,7 +512,8 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
         "parameters_mb": parameter_mb(),
         "sgemm_peak_gflops": peaks,
         "results": results,
-        "scaling": scaling(results),
+        "separate_processes": separate,
+        "scaling": scaling(results + separate),
     }
 
 
@@ -520,6 +564,10 @@ def print_scaling(report: dict) -> None:
         cells = {c["threads"]: f"{c['examples_per_s']:,.0f} ({c['speedup']:.2f}x) [{c['best_speedup']:.2f}x]"
                  for c in row["threads"]}
         print(f"{row['impl']:>9} {row['batch']:>5}" + "".join(f"{cells.get(t, '-'):>27}" for t in counts))
+    if any(row["impl"] == SEPARATE for row in report["scaling"]):
+        print(f"{SEPARATE}: at t threads, t one-thread deepinit processes training at once (each its own "
+              "network; at 1, deepinit's one thread):\n  what the cores gave independent runs in the same "
+              "rounds, the ceiling for one run's speedup")
 
 
 def print_memory(report: dict) -> None:

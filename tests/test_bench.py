@@ -108,6 +108,23 @@ def test_gemms_reference_runs_the_steps_matrix_products(monkeypatch):
     assert bts.TorchGemms.update is False and bts.Torch.update and bts.Deepinit.update and bts.Numpy.update
 
 
+def test_scaling_table_with_separate_processes():
+    """The separate processes' row: its 1-thread entry is deepinit's, its speedup the
+    processes' examples/s over it."""
+    rows = [{"threads": 1, "batch": 100, "impl": "deepinit", "examples_per_s": 100.0,
+             "rounds_examples_per_s": [100.0, 104.0]},
+            {"threads": 2, "batch": 100, "impl": "deepinit", "examples_per_s": 170.0,
+             "rounds_examples_per_s": [170.0, 176.0]}]
+    separate = [{"threads": 1, "batch": 100, "impl": bts.SEPARATE, "examples_per_s": 100.0,
+                 "rounds_examples_per_s": [100.0, 104.0]},
+                {"threads": 2, "batch": 100, "impl": bts.SEPARATE, "examples_per_s": 190.0,
+                 "rounds_examples_per_s": [190.0, 182.0]}]
+    by_impl = {row["impl"]: row for row in bts.scaling(rows + separate)}
+    assert by_impl["deepinit"]["threads"][1]["speedup"] == pytest.approx(1.7)
+    assert by_impl[bts.SEPARATE]["threads"][1]["speedup"] == pytest.approx(1.9)
+    assert by_impl[bts.SEPARATE]["threads"][1]["best_speedup"] == pytest.approx(190 / 104)
+
+
 def test_scaling_table():
     rows = []
     for t, rates in ((1, [100.0, 90.0, 110.0]), (2, [150.0, 190.0, 170.0])):
@@ -123,11 +140,13 @@ def test_scaling_table():
 
 def test_measure_end_to_end():
     """Four workers (two implementations at two thread counts, spawned, on the paper's
-    network), two alternating rounds: rates and memory come back for each."""
-    out = bts.measure([bts.Deepinit, bts.Numpy], threads=[1, 2], batch=10, rounds=2, target_s=0.02, settle=0)
-    assert set(out) == {(1, "deepinit"), (1, "numpy"), (2, "deepinit"), (2, "numpy")}
-    for (threads, _), m in out.items():
-        assert m["omp_num_threads"] == str(threads)
+    network) and two separate one-thread deepinit processes, two alternating rounds:
+    rates and memory come back for each."""
+    out = bts.measure([bts.Deepinit, bts.Numpy], threads=[1, 2], batch=10, rounds=2, target_s=0.02, settle=0,
+                      separate=True)
+    assert set(out) == {(1, "deepinit"), (1, "numpy"), (2, "deepinit"), (2, "numpy"), (2, bts.SEPARATE)}
+    for (threads, name), m in out.items():
+        assert m["omp_num_threads"] == ("1" if name == bts.SEPARATE else str(threads))
     for m in out.values():
         assert len(m["rounds"]) == 2 and all(r > 0 for r in m["rounds"])
         assert m["examples_per_s"] == pytest.approx(float(np.median(m["rounds"])))
