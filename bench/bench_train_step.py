@@ -441,7 +441,7 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
         count, batch size and implementation: examples/s, GFLOP/s, fraction of the
         sgemm peak, ratios to PyTorch, to the step's GEMMs alone (``gemms``, see
         :class:`TorchGemms`) and to numpy, the ratio to PyTorch between the fastest
-        rounds, each round's examples/s, peak and idle resident memory of the
+        rounds and the median of the per-round ratios to it (:func:`paired_ratio`), each round's examples/s, peak and idle resident memory of the
         worker in MB), ``separate_processes`` (per thread count t and batch size,
         the examples/s of t one-thread deepinit processes training at once, each
         round's, and their largest peak memory; see :func:`measure`) and
@@ -464,9 +464,11 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
         if peak:
             print(f"{t:>7} threads: sgemm peak {peak:.1f} GFLOP/s (2048x2048, PyTorch)")
     # The ratios compare median rounds; in brackets, the fastest rounds (a neighbour's
-    # load can only slow a round down, so these approach the undisturbed speeds).
+    # load can only slow a round down, so these approach the undisturbed speeds); in
+    # braces, the median of the per-round ratios (the two ran seconds apart in each
+    # round: what the VM's load does over minutes cancels, as in bench_ab.py).
     print(f"{'threads':>7} {'batch':>5} {'impl':>9} {'examples/s':>11} {'GFLOP/s':>8} {'% peak':>7} "
-          f"{'vs pytorch [fastest]':>20} {'vs gemms':>9} {'vs numpy':>9}")
+          f"{'vs pytorch [fastest] {paired}':>29} {'vs gemms':>9} {'vs numpy':>9}")
     updates = {cls.name: cls.update for cls in classes}
     for batch in batches:
         measured = measure(classes, threads, batch, rounds, seconds, settle, separate=True)
@@ -482,6 +484,8 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
             mine = {name: m for (tt, name), m in measured.items() if tt == t and name != SEPARATE}
             rates = {name: m["examples_per_s"] for name, m in mine.items()}
             fastest = {name: max(m["rounds"]) for name, m in mine.items()}
+            paired = ({name: paired_ratio(m["rounds"], mine["pytorch"]["rounds"]) for name, m in mine.items()}
+                      if "pytorch" in mine else {})
             for name, rate in rates.items():
                 gflops = rate / batch * step_flops(batch, update=updates[name]) / 1e9
                 row = {
@@ -489,6 +493,7 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
                     "gflops": gflops, "fraction_of_sgemm_peak": gflops / peak if peak else None,
                     "ratio_to_pytorch": rate / rates["pytorch"] if "pytorch" in rates else None,
                     "fastest_ratio_to_pytorch": fastest[name] / fastest["pytorch"] if "pytorch" in rates else None,
+                    "paired_ratio_to_pytorch": paired.get(name),
                     "ratio_to_gemms": rate / rates["gemms"] if "gemms" in rates else None,
                     "ratio_to_numpy": rate / rates["numpy"],
                     "peak_rss_mb": mine[name]["peak_rss_mb"], "idle_rss_mb": mine[name]["idle_rss_mb"],
@@ -496,11 +501,11 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
                 }
                 results.append(row)
                 pct = f"{gflops / peak:.1%}" if peak else "-"
-                vs_torch = (f"{row['ratio_to_pytorch']:.2f}x [{row['fastest_ratio_to_pytorch']:.2f}x]"
-                            if row["ratio_to_pytorch"] else "-")
+                vs_torch = (f"{row['ratio_to_pytorch']:.2f}x [{row['fastest_ratio_to_pytorch']:.2f}x] "
+                            f"{{{row['paired_ratio_to_pytorch']:.2f}x}}" if row["ratio_to_pytorch"] else "-")
                 vs_gemms = f"{row['ratio_to_gemms']:.2f}x" if row["ratio_to_gemms"] else "-"
                 print(f"{t:>7} {batch:>5} {name:>9} {rate:>11,.0f} {gflops:>8.1f} {pct:>7} "
-                      f"{vs_torch:>20} {vs_gemms:>9} {row['ratio_to_numpy']:>8.2f}x")
+                      f"{vs_torch:>29} {vs_gemms:>9} {row['ratio_to_numpy']:>8.2f}x")
     if have_torch():
         print("gemms: not a training step, only its 17 matrix products in PyTorch's BLAS "
               "(no activations, loss, biases or update)")
@@ -522,6 +527,11 @@ def machine() -> dict:
     return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()}
 
 
+def paired_ratio(rounds: list[float], base: list[float]) -> float:
+    """Median over the rounds of ``rounds[k] / base[k]``: two rates measured in the same round."""
+    return statistics.median(a / b for a, b in zip(rounds, base))
+
+
 def scaling(results: list[dict]) -> list[dict]:
     """Examples/s of each implementation and batch size over thread counts, with the speedup.
 
@@ -530,9 +540,11 @@ def scaling(results: list[dict]) -> list[dict]:
     list of dict
         One per batch size and implementation: ``impl``, ``batch``, ``base_threads``
         (the fewest threads measured, normally 1) and ``threads``: a list of
-        ``{"threads", "examples_per_s", "speedup", "best_speedup"}``, relative to
-        ``base_threads``: ``speedup`` from the median rounds, ``best_speedup`` from
-        the fastest round at each thread count. On a shared machine a round can only
+        ``{"threads", "examples_per_s", "speedup", "best_speedup", "paired_speedup"}``,
+        relative to ``base_threads``: ``speedup`` from the median rounds,
+        ``best_speedup`` from the fastest round at each thread count,
+        ``paired_speedup`` the median of the per-round speedups (:func:`paired_ratio`;
+        within a round the thread counts ran seconds apart). On a shared machine a round can only
         be slowed down by the neighbours, so the best rounds show what the code
         does when it has the cores it asked for, and the medians what a user got.
     """
@@ -546,7 +558,9 @@ def scaling(results: list[dict]) -> list[dict]:
                 "impl": impl, "batch": batch, "base_threads": base,
                 "threads": [{"threads": t, "examples_per_s": r["examples_per_s"],
                              "speedup": r["examples_per_s"] / mine[base]["examples_per_s"],
-                             "best_speedup": best[t] / best[base]}
+                             "best_speedup": best[t] / best[base],
+                             "paired_speedup": paired_ratio(r["rounds_examples_per_s"],
+                                                            mine[base]["rounds_examples_per_s"])}
                             for t, r in sorted(mine.items())],
             })
     return rows
@@ -557,13 +571,15 @@ def print_scaling(report: dict) -> None:
     counts = sorted({r["threads"] for r in report["results"]})
     base = min(counts)
     print(f"Scaling over threads: median examples/s (speedup over {base} thread{'s' * (base > 1)}; "
-          "in brackets, the speedup between the fastest rounds)")
+          "in brackets, the speedup between the fastest rounds; in braces, the median of the "
+          "per-round speedups)")
     heads = [f"{t} thread" + "s" * (t > 1) for t in counts]
-    print(f"{'impl':>9} {'batch':>5}" + "".join(f"{head:>27}" for head in heads))
+    print(f"{'impl':>9} {'batch':>5}" + "".join(f"{head:>35}" for head in heads))
     for row in report["scaling"]:
-        cells = {c["threads"]: f"{c['examples_per_s']:,.0f} ({c['speedup']:.2f}x) [{c['best_speedup']:.2f}x]"
+        cells = {c["threads"]: f"{c['examples_per_s']:,.0f} ({c['speedup']:.2f}x) [{c['best_speedup']:.2f}x] "
+                               f"{{{c['paired_speedup']:.2f}x}}"
                  for c in row["threads"]}
-        print(f"{row['impl']:>9} {row['batch']:>5}" + "".join(f"{cells.get(t, '-'):>27}" for t in counts))
+        print(f"{row['impl']:>9} {row['batch']:>5}" + "".join(f"{cells.get(t, '-'):>35}" for t in counts))
     if any(row["impl"] == SEPARATE for row in report["scaling"]):
         print(f"{SEPARATE}: at t threads, t one-thread deepinit processes training at once (each its own "
               "network; at 1, deepinit's one thread):\n  what the cores gave independent runs in the same "

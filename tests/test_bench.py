@@ -136,6 +136,12 @@ def test_scaling_table():
     assert one["speedup"] == 1 and one["best_speedup"] == 1
     assert two["speedup"] == pytest.approx(170 / 100)
     assert two["best_speedup"] == pytest.approx(190 / 110)
+    # per-round speedups 1.5, 2.11, 1.545: the median is round 3's
+    assert two["paired_speedup"] == pytest.approx(170 / 110) and one["paired_speedup"] == 1
+
+
+def test_paired_ratio_is_the_median_of_per_round_ratios():
+    assert bts.paired_ratio([200.0, 150.0, 330.0], [100.0, 100.0, 110.0]) == pytest.approx(2.0)
 
 
 def test_measure_end_to_end():
