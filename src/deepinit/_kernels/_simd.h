@@ -103,7 +103,11 @@ DI_INLINE void di_stwm_d(double *p, di_wd v, unsigned k) {
 #ifndef DI_PF_DZ_COLS
 #define DI_PF_DZ_COLS 16
 #endif
-#define DI_PREFETCH_DZ(dz, ldo, n_rows)                                                   do {                                                                                      for (ptrdiff_t r_ = 0; r_ < (n_rows); r_++)                                               __builtin_prefetch((dz) + r_ * (ldo) + DI_PF_DZ_COLS, 1, 3);                  } while (0)
+#define DI_PREFETCH_DZ(dz, ldo, n_rows)                                               \
+    do {                                                                              \
+        for (ptrdiff_t r_ = 0; r_ < (n_rows); r_++)                                   \
+            __builtin_prefetch((dz) + r_ * (ldo) + DI_PF_DZ_COLS, 1, 3);              \
+    } while (0)
 /* Software prefetch of the weight tile DI_PF_ROWS rows ahead: a tile walks down a
  * 16-row block of W in 128-byte pieces 4 kB apart, a pattern the hardware prefetcher
  * follows too late (+15-35% forward speed at batch 10 on Zen 4). Prefetching past the
