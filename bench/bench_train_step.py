@@ -441,8 +441,9 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
         count, batch size and implementation: examples/s, GFLOP/s, fraction of the
         sgemm peak, ratios to PyTorch, to the step's GEMMs alone (``gemms``, see
         :class:`TorchGemms`) and to numpy, the ratio to PyTorch between the fastest
-        rounds and the median of the per-round ratios to it (:func:`paired_ratio`), each round's examples/s, peak and idle resident memory of the
-        worker in MB), ``separate_processes`` (per thread count t and batch size,
+        rounds and the median of the per-round ratios to it (:func:`paired_ratio`),
+        each round's examples/s, peak and idle resident memory of the worker in
+        MB), ``separate_processes`` (per thread count t and batch size,
         the examples/s of t one-thread deepinit processes training at once, each
         round's, and their largest peak memory; see :func:`measure`) and
         ``scaling`` (see :func:`scaling`; the separate processes as the
@@ -473,12 +474,11 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
     for batch in batches:
         measured = measure(classes, threads, batch, rounds, seconds, settle, separate=True)
         for t in threads:
-            # t separate one-thread processes: one of them is deepinit at 1 thread
-            m = measured[t, SEPARATE] if t > 1 else measured[1, "deepinit"] if 1 in threads else None
-            if m:
-                separate.append({"threads": t, "batch": batch, "impl": SEPARATE, "processes": t,
-                                 "examples_per_s": m["examples_per_s"], "rounds_examples_per_s": m["rounds"],
-                                 "peak_rss_mb": m["peak_rss_mb"]})
+            # t separate one-thread processes; one of them is deepinit at 1 thread
+            m = measured[t, SEPARATE] if t > 1 else measured[t, "deepinit"]
+            separate.append({"threads": t, "batch": batch, "impl": SEPARATE,
+                             "examples_per_s": m["examples_per_s"], "rounds_examples_per_s": m["rounds"],
+                             "peak_rss_mb": m["peak_rss_mb"]})
         for t in threads:
             peak = peaks[t]
             mine = {name: m for (tt, name), m in measured.items() if tt == t and name != SEPARATE}
