@@ -7,9 +7,10 @@ Sections, in this order (each comes from a script of its own in this directory):
    deepinit, PyTorch and numpy, at each batch size and thread count, alternating
    the implementations and the thread counts round by round after warm-up, each
    in a worker process of its own: examples/s, GFLOP/s, fraction of the machine's measured 2048 x 2048
-   sgemm peak, ratios to PyTorch and to numpy; and, for scale, a step's matrix
-   products alone in PyTorch's BLAS (``gemms``, not a training step), with the
-   ratio to it.
+   sgemm peak, ratios to PyTorch and to numpy; and, for scale, two rows that are
+   not training steps, with the ratios to them: a step's matrix products alone in
+   PyTorch's BLAS (``gemms``) and the weights' least traffic per step alone, read
+   once then read and written once (``stream``).
 2. Peak memory: each worker's peak resident memory (``ru_maxrss``) after its
    timed rounds, in MB, and how much of it came after the worker's imports;
    the parameters' size for reference.

@@ -29,10 +29,14 @@ run's speedup over threads can be read.
     python bench/bench_train_step.py --json out.json
     python bench/bench_train_step.py --batches 10 --threads 2 --rounds 9
 
-A fourth column, ``gemms``, is not a training step: it times only the step's
-17 matrix products in PyTorch's BLAS (:class:`TorchGemms`), what any step made of
-separate BLAS calls costs before its activations, loss, biases and update; the
-ratio to it tells how close a step comes to BLAS speed on the same shapes.
+Two more rows are not training steps. ``gemms`` times only the step's 17 matrix
+products in PyTorch's BLAS (:class:`TorchGemms`), what any step made of separate
+BLAS calls costs before its activations, loss, biases and update; the ratio to it
+tells how close a step comes to BLAS speed on the same shapes. ``stream`` only
+moves the weights as a step must (read once, then read and written once:
+:class:`WeightStream`); the ratio to it tells how close a step comes to the bound
+of that memory traffic, measured in the same rounds (the compute bound is the
+sgemm peak's column).
 
 PyTorch (``pip install torch==2.13.0``) is optional: without it its columns
 (``pytorch`` and ``gemms``) are skipped. ``bench/bench_all.py`` runs this with the other
@@ -93,7 +97,8 @@ def data(batch: int, n_steps: int, seed: int = 0):
 # --------------------------------------------------------------------------- #
 # One class per implementation: ``name`` (its column), ``module`` (imported
 # before the worker's idle memory is read), ``update`` (whether its step updates
-# the weights, for its flop count), ``__init__(threads)`` builds the network,
+# the weights, for its flop count; None: not a step, no flops), ``__init__(threads)``
+# builds the network,
 # ``run(X, y, batch)`` trains on every minibatch of (X, y).
 class Deepinit:
     """deepinit: one ``Network.train_steps`` kernel call for all the minibatches."""
@@ -192,6 +197,46 @@ class TorchGemms:
                 torch.matmul(d[l].T, inputs[l], out=gW[l])
                 if l > 0:
                     torch.matmul(d[l], W[l], out=d[l - 1])
+
+
+class WeightStream:
+    """Not a training step: the least memory traffic a step can have, and nothing else.
+
+    Each "step" reads the network's float32 parameters once (``np.max``, as the
+    forward pass reads W) and then reads and writes them once (``np.multiply`` by
+    1 in place, as the fused backward pass and update do): the 60 MB a step of
+    the paper's network must move, in two plain passes of numpy's vectorized
+    loops, on ``threads`` Python threads over contiguous slices (numpy releases
+    the GIL in both; numpy's BLAS is not used). Measured in the same rounds as
+    the steps, so that the ratio to it (``vs stream``) tells how close a step
+    comes to being bound by its weights' traffic alone at that moment; on a
+    shared VM that rate moves by 2-3x from one minute to the next.
+    """
+
+    name = "stream"
+    module = "numpy"
+    update = None  # not a step: no flops
+
+    def __init__(self, threads: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        n = sum((i + 1) * o for i, o in zip(SIZES, SIZES[1:]))
+        self.params = np.random.default_rng(0).uniform(-0.05, 0.05, n).astype(np.float32)
+        edges = [n * k // threads for k in range(threads + 1)]
+        self.slices = [self.params[a:b] for a, b in zip(edges, edges[1:])]
+        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
+
+    @staticmethod
+    def _pass(w):
+        np.max(w)
+        np.multiply(w, 1.0, out=w)
+
+    def run(self, X, y, batch):
+        for _ in range(0, len(X), batch):
+            if self.pool is None:
+                self._pass(self.slices[0])
+            else:
+                list(self.pool.map(self._pass, self.slices))
 
 
 class Numpy:
@@ -439,8 +484,9 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
         ``network``, ``machine``, ``openmp``, ``kernels``, ``parameters_mb``,
         ``sgemm_peak_gflops`` (per thread count), ``results`` (one row per thread
         count, batch size and implementation: examples/s, GFLOP/s, fraction of the
-        sgemm peak, ratios to PyTorch, to the step's GEMMs alone (``gemms``, see
-        :class:`TorchGemms`) and to numpy, the ratio to PyTorch between the fastest
+        sgemm peak (None for ``stream``), ratios to PyTorch, to the step's GEMMs
+        alone (``gemms``, see :class:`TorchGemms`), to numpy and to the weights'
+        traffic alone (``stream``, see :class:`WeightStream`), the ratio to PyTorch between the fastest
         rounds and the median of the per-round ratios to it (:func:`paired_ratio`),
         each round's examples/s, peak and idle resident memory of the worker in
         MB), ``separate_processes`` (per thread count t and batch size,
@@ -453,7 +499,7 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
     from deepinit._kernels._openmp_helpers import openmp_enabled
 
     threads = list(threads or default_threads())
-    classes = [Deepinit, Numpy]
+    classes = [Deepinit, Numpy, WeightStream]
     if have_torch():
         classes[1:1] = [Torch, TorchGemms]
     else:
@@ -469,7 +515,7 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
     # braces, the median of the per-round ratios (the two ran seconds apart in each
     # round: what the VM's load does over minutes cancels, as in bench_ab.py).
     print(f"{'threads':>7} {'batch':>5} {'impl':>9} {'examples/s':>11} {'GFLOP/s':>8} {'% peak':>7} "
-          f"{'vs pytorch [fastest] {paired}':>29} {'vs gemms':>9} {'vs numpy':>9}")
+          f"{'vs pytorch [fastest] {paired}':>29} {'vs gemms':>9} {'vs numpy':>9} {'vs stream':>10}")
     updates = {cls.name: cls.update for cls in classes}
     for batch in batches:
         measured = measure(classes, threads, batch, rounds, seconds, settle, separate=True)
@@ -487,28 +533,34 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
             paired = ({name: paired_ratio(m["rounds"], mine["pytorch"]["rounds"]) for name, m in mine.items()}
                       if "pytorch" in mine else {})
             for name, rate in rates.items():
-                gflops = rate / batch * step_flops(batch, update=updates[name]) / 1e9
+                gflops = (rate / batch * step_flops(batch, update=updates[name]) / 1e9
+                          if updates[name] is not None else None)
                 row = {
                     "threads": t, "batch": batch, "impl": name, "examples_per_s": rate,
-                    "gflops": gflops, "fraction_of_sgemm_peak": gflops / peak if peak else None,
+                    "gflops": gflops, "fraction_of_sgemm_peak": gflops / peak if peak and gflops else None,
                     "ratio_to_pytorch": rate / rates["pytorch"] if "pytorch" in rates else None,
                     "fastest_ratio_to_pytorch": fastest[name] / fastest["pytorch"] if "pytorch" in rates else None,
                     "paired_ratio_to_pytorch": paired.get(name),
                     "ratio_to_gemms": rate / rates["gemms"] if "gemms" in rates else None,
                     "ratio_to_numpy": rate / rates["numpy"],
+                    "ratio_to_stream": rate / rates["stream"],
                     "peak_rss_mb": mine[name]["peak_rss_mb"], "idle_rss_mb": mine[name]["idle_rss_mb"],
                     "rounds_examples_per_s": mine[name]["rounds"],
                 }
                 results.append(row)
-                pct = f"{gflops / peak:.1%}" if peak else "-"
+                pct = f"{row['fraction_of_sgemm_peak']:.1%}" if row["fraction_of_sgemm_peak"] else "-"
+                flops = f"{gflops:>8.1f}" if gflops is not None else f"{'-':>8}"
                 vs_torch = (f"{row['ratio_to_pytorch']:.2f}x [{row['fastest_ratio_to_pytorch']:.2f}x] "
                             f"{{{row['paired_ratio_to_pytorch']:.2f}x}}" if row["ratio_to_pytorch"] else "-")
                 vs_gemms = f"{row['ratio_to_gemms']:.2f}x" if row["ratio_to_gemms"] else "-"
-                print(f"{t:>7} {batch:>5} {name:>9} {rate:>11,.0f} {gflops:>8.1f} {pct:>7} "
-                      f"{vs_torch:>29} {vs_gemms:>9} {row['ratio_to_numpy']:>8.2f}x")
+                print(f"{t:>7} {batch:>5} {name:>9} {rate:>11,.0f} {flops} {pct:>7} "
+                      f"{vs_torch:>29} {vs_gemms:>9} {row['ratio_to_numpy']:>8.2f}x "
+                      f"{row['ratio_to_stream']:>9.2f}x")
     if have_torch():
         print("gemms: not a training step, only its 17 matrix products in PyTorch's BLAS "
               "(no activations, loss, biases or update)")
+    print(f"stream: not a training step, only the weights' least traffic per step "
+          f"(read them once, then read and write them once: {3 * parameter_mb():.0f} MB)")
     return {
         "network": list(SIZES),
         "machine": machine(),

@@ -108,6 +108,30 @@ def test_gemms_reference_runs_the_steps_matrix_products(monkeypatch):
     assert bts.TorchGemms.update is False and bts.Torch.update and bts.Deepinit.update and bts.Numpy.update
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_weight_stream_passes_over_all_the_weights_once_a_step_and_keeps_them(monkeypatch, threads):
+    """The stream reference: t contiguous slices that cover the parameters exactly,
+    each passed over once per minibatch, and the values left as they were."""
+    monkeypatch.setattr(bts, "SIZES", SMALL)
+    impl = bts.WeightStream(threads)
+    n = sum((i + 1) * o for i, o in zip(SMALL, SMALL[1:]))
+    assert impl.params.dtype == np.float32 and impl.params.size == n
+    assert len(impl.slices) == threads and sum(w.size for w in impl.slices) == n
+    for w in impl.slices:
+        assert np.shares_memory(w, impl.params)
+    assert [w.ctypes.data for w in impl.slices] == [
+        impl.params.ctypes.data + 4 * (n * k // threads) for k in range(threads)]
+    before = impl.params.copy()
+    passes = []
+    real_pass = bts.WeightStream._pass
+    monkeypatch.setattr(bts.WeightStream, "_pass", staticmethod(lambda w: (passes.append(w.size), real_pass(w))))
+    X, y = _data(SMALL, 4, 3)
+    impl.run(X, y, 4)
+    assert len(passes) == 3 * threads and sum(passes) == 3 * n
+    np.testing.assert_array_equal(impl.params, before)
+    assert bts.WeightStream.update is None
+
+
 def test_scaling_table_with_separate_processes():
     """The separate processes' row: its 1-thread entry is deepinit's, its speedup the
     processes' examples/s over it."""
@@ -145,12 +169,12 @@ def test_paired_ratio_is_the_median_of_per_round_ratios():
 
 
 def test_measure_end_to_end():
-    """Four workers (two implementations at two thread counts, spawned, on the paper's
-    network) and two separate one-thread deepinit processes, two alternating rounds:
-    rates and memory come back for each."""
-    out = bts.measure([bts.Deepinit, bts.Numpy], threads=[1, 2], batch=10, rounds=2, target_s=0.02, settle=0,
-                      separate=True)
-    assert set(out) == {(1, "deepinit"), (1, "numpy"), (2, "deepinit"), (2, "numpy"), (2, bts.SEPARATE)}
+    """Six workers (two implementations and the weights' stream at two thread counts,
+    spawned, on the paper's network) and two separate one-thread deepinit
+    processes, two alternating rounds: rates and memory come back for each."""
+    out = bts.measure([bts.Deepinit, bts.Numpy, bts.WeightStream], threads=[1, 2], batch=10, rounds=2,
+                      target_s=0.02, settle=0, separate=True)
+    assert set(out) == {(t, name) for t in (1, 2) for name in ("deepinit", "numpy", "stream")} | {(2, bts.SEPARATE)}
     for (threads, name), m in out.items():
         assert m["omp_num_threads"] == ("1" if name == bts.SEPARATE else str(threads))
     for m in out.values():
