@@ -30,7 +30,7 @@ core count. PyTorch is optional: without it its columns (and the sgemm peak)
 are skipped. Quote ratios, not absolute times, on a shared machine.
 
     python bench/bench_all.py --json bench.json     # everything (a few minutes on 2 cores)
-    python bench/bench_all.py --quick               # smoke run: short rounds (about a minute)
+    python bench/bench_all.py --quick               # smoke run: short rounds (under two minutes)
     python bench/bench_all.py --threads 1,2,4 --batches 10 --rounds 9 --only train
 """
 
