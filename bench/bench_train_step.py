@@ -75,9 +75,14 @@ def step_flops(batch: int, sizes=SIZES, update: bool = True) -> float:
     return float(fwd + grad_w + grad_in + sgd)
 
 
+def n_parameters(sizes=SIZES) -> int:
+    """Number of the network's weights and biases."""
+    return sum((i + 1) * o for i, o in zip(sizes, sizes[1:]))
+
+
 def parameter_mb(sizes=SIZES) -> float:
     """Size of the network's float32 weights and biases, in MB (10**6 bytes)."""
-    return sum((i + 1) * o for i, o in zip(sizes, sizes[1:])) * 4 / 1e6
+    return n_parameters(sizes) * 4 / 1e6
 
 
 def default_threads(cores: int | None = None) -> list[int]:
@@ -97,9 +102,9 @@ def data(batch: int, n_steps: int, seed: int = 0):
 # --------------------------------------------------------------------------- #
 # One class per implementation: ``name`` (its column), ``module`` (imported
 # before the worker's idle memory is read), ``update`` (whether its step updates
-# the weights, for its flop count; None: not a step, no flops), ``__init__(threads)``
-# builds the network,
-# ``run(X, y, batch)`` trains on every minibatch of (X, y).
+# the weights, for its flop count; None: not a step, no flops),
+# ``__init__(threads)`` builds the network, ``run(X, y, batch)`` trains on every
+# minibatch of (X, y).
 class Deepinit:
     """deepinit: one ``Network.train_steps`` kernel call for all the minibatches."""
 
@@ -224,7 +229,7 @@ class WeightStream:
     def __init__(self, threads: int):
         from concurrent.futures import ThreadPoolExecutor
 
-        n = sum((i + 1) * o for i, o in zip(SIZES, SIZES[1:]))
+        n = n_parameters(SIZES)
         self.params = np.random.default_rng(0).uniform(-0.05, 0.05, n).astype(np.float32)
         edges = [n * k // threads for k in range(threads + 1)]
         self.slices = [self.params[a:b] for a, b in zip(edges, edges[1:])]
@@ -490,8 +495,9 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
         count, batch size and implementation: examples/s, GFLOP/s, fraction of the
         sgemm peak (None for ``stream``), ratios to PyTorch, to the step's GEMMs
         alone (``gemms``, see :class:`TorchGemms`), to numpy and to the weights'
-        traffic alone (``stream``, see :class:`WeightStream`), the ratio to PyTorch between the fastest
-        rounds and the median of the per-round ratios to it (:func:`paired_ratio`),
+        traffic alone (``stream``, see :class:`WeightStream`), the ratio to
+        PyTorch between the fastest rounds and the median of the per-round ratios
+        to it (:func:`paired_ratio`),
         each round's examples/s, peak and idle resident memory of the worker in
         MB), ``separate_processes`` (per thread count t and batch size,
         the examples/s of t one-thread deepinit processes training at once, each

@@ -114,7 +114,8 @@ def test_weight_stream_passes_over_all_the_weights_once_a_step_and_keeps_them(mo
     each passed over once per minibatch, and the values left as they were."""
     monkeypatch.setattr(bts, "SIZES", SMALL)
     impl = bts.WeightStream(threads)
-    n = sum((i + 1) * o for i, o in zip(SMALL, SMALL[1:]))
+    n = (12 + 1) * 10 + (10 + 1) * 8 + (8 + 1) * 3  # weights and biases of SMALL
+    assert bts.n_parameters(SMALL) == n
     assert impl.params.dtype == np.float32 and impl.params.size == n
     assert len(impl.slices) == threads and sum(w.size for w in impl.slices) == n
     for w in impl.slices:
