@@ -547,7 +547,7 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
                           if updates[name] is not None else None)
                 row = {
                     "threads": t, "batch": batch, "impl": name, "examples_per_s": rate,
-                    "gflops": gflops, "fraction_of_sgemm_peak": gflops / peak if peak and gflops else None,
+                    "gflops": gflops, "fraction_of_sgemm_peak": gflops / peak if peak and gflops is not None else None,
                     "ratio_to_pytorch": rate / rates["pytorch"] if "pytorch" in rates else None,
                     "fastest_ratio_to_pytorch": fastest[name] / fastest["pytorch"] if "pytorch" in rates else None,
                     "paired_ratio_to_pytorch": paired.get(name),
@@ -558,7 +558,7 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
                     "rounds_examples_per_s": mine[name]["rounds"],
                 }
                 results.append(row)
-                pct = f"{row['fraction_of_sgemm_peak']:.1%}" if row["fraction_of_sgemm_peak"] else "-"
+                pct = f"{row['fraction_of_sgemm_peak']:.1%}" if row["fraction_of_sgemm_peak"] is not None else "-"
                 flops = f"{gflops:>8.1f}" if gflops is not None else f"{'-':>8}"
                 vs_torch = (f"{row['ratio_to_pytorch']:.2f}x [{row['fastest_ratio_to_pytorch']:.2f}x] "
                             f"{{{row['paired_ratio_to_pytorch']:.2f}x}}" if row["ratio_to_pytorch"] else "-")
