@@ -18,7 +18,8 @@ Sections, in this order (each comes from a script of its own in this directory):
    count measured, with the speedup over 1 thread (between the median rounds, and
    between the fastest rounds), from the same alternating rounds; and, for
    reference, t one-thread deepinit processes at once (``separate``): what the
-   cores give to independent runs, the ceiling for one run's speedup.
+   cores give to independent runs, the ceiling for one run's speedup. Then the
+   speed targets, each with what this run measured and whether it was met.
 4. Monitoring overhead (``bench_monitor.py``): training updates and monitoring
    points timed in alternation, at the default (paper-like) cadence, at the
    largest thread count; the overhead in the steady state and over a default run.
@@ -105,6 +106,8 @@ def run(sections=SECTIONS, batches=(1, 10, 100), threads=None, rounds: int = 5, 
         train_step.print_memory(steps)
         heading("3. Scaling")
         train_step.print_scaling(steps)
+        heading("Targets (docs/performance.md)")
+        train_step.print_targets(steps)
     if "monitor" in sections:
         import bench_monitor
 

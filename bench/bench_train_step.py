@@ -59,6 +59,11 @@ import numpy as np
 
 SIZES = (1024, 1000, 1000, 1000, 1000, 1000, 9)
 LR = 0.01
+# The speed targets deepinit is held to on a 2-core machine (docs/performance.md,
+# "Where it stands"): examples/s at least this many times PyTorch's at each batch
+# size and thread count, in the same run; and a speedup from 1 to 2 threads.
+RATIO_TARGETS = {1: 4.0, 10: 3.0, 100: 1.2}
+SPEEDUP_TARGET = 1.8
 
 
 def step_flops(batch: int, sizes=SIZES, update: bool = True) -> float:
@@ -503,7 +508,7 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
         the examples/s of t one-thread deepinit processes training at once, each
         round's, and their largest peak memory; see :func:`measure`) and
         ``scaling`` (see :func:`scaling`; the separate processes as the
-        implementation :data:`SEPARATE`).
+        implementation :data:`SEPARATE`) and ``targets`` (see :func:`targets`).
     """
     from deepinit._kernels import KERNEL_BUILD
     from deepinit._kernels._openmp_helpers import openmp_enabled
@@ -571,7 +576,7 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
               "(no activations, loss, biases or update)")
     print(f"stream: not a training step, only the weights' least traffic per step "
           f"(read them once, then read and write them once: {3 * parameter_mb():.0f} MB)")
-    return {
+    report = {
         "network": list(SIZES),
         "machine": machine(),
         "openmp": openmp_enabled(),
@@ -582,6 +587,8 @@ def run(batches=(1, 10, 100), threads=None, rounds: int = 5, seconds: float = 0.
         "separate_processes": separate,
         "scaling": scaling(results + separate),
     }
+    report["targets"] = targets(report)
+    return report
 
 
 def machine() -> dict:
@@ -614,6 +621,8 @@ def scaling(results: list[dict]) -> list[dict]:
     for batch in sorted({r["batch"] for r in results}):
         for impl in dict.fromkeys(r["impl"] for r in results):
             mine = {r["threads"]: r for r in results if r["impl"] == impl and r["batch"] == batch}
+            if not mine:  # an implementation measured at some batch sizes only
+                continue
             base = min(mine)
             best = {t: max(r["rounds_examples_per_s"]) for t, r in mine.items()}
             rows.append({
@@ -664,6 +673,63 @@ def print_memory(report: dict) -> None:
         print(f"{t:>7} {batch:>5}" + "".join(f"{by_impl.get(name, '-'):>16}" for name in impls))
 
 
+def targets(report: dict) -> list[dict]:
+    """The speed targets (:data:`RATIO_TARGETS`, :data:`SPEEDUP_TARGET`), checked against a :func:`run` report.
+
+    Returns
+    -------
+    list of dict
+        One per target that the report measured: ``kind`` (``"ratio"``: deepinit's
+        examples/s over PyTorch's at ``batch`` and ``threads``; ``"speedup"``:
+        deepinit's examples/s at 2 threads over 1 at ``batch``), ``goal``,
+        ``measured`` (between the median rounds, as the tables), ``paired`` (the
+        median of the per-round values), ``met`` (``measured >= goal``) and, for
+        a speedup, ``separate``: the speedup two one-thread processes got in the
+        same rounds (:data:`SEPARATE`), what the machine gave at best to two
+        independent runs then. Ratios need PyTorch; without it there are none.
+    """
+    rows = []
+    for r in report["results"]:
+        goal = RATIO_TARGETS.get(r["batch"])
+        if r["impl"] == "deepinit" and r["threads"] in (1, 2) and goal and r["ratio_to_pytorch"] is not None:
+            rows.append({"kind": "ratio", "batch": r["batch"], "threads": r["threads"], "goal": goal,
+                         "measured": r["ratio_to_pytorch"], "paired": r["paired_ratio_to_pytorch"],
+                         "met": r["ratio_to_pytorch"] >= goal})
+    speedups = {(row["impl"], row["batch"]): {c["threads"]: c for c in row["threads"]}
+                for row in report["scaling"] if row["base_threads"] == 1}
+    for (impl, batch), cells in speedups.items():
+        if impl == "deepinit" and 2 in cells:
+            ceiling = speedups.get((SEPARATE, batch), {}).get(2)
+            rows.append({"kind": "speedup", "batch": batch, "threads": 2, "goal": SPEEDUP_TARGET,
+                         "measured": cells[2]["speedup"], "paired": cells[2]["paired_speedup"],
+                         "met": cells[2]["speedup"] >= SPEEDUP_TARGET,
+                         "separate": ceiling["speedup"] if ceiling else None})
+    return rows
+
+
+def print_targets(report: dict) -> None:
+    """Print each target of :func:`targets` with what this run measured and whether it was met."""
+    rows = targets(report)
+    if not rows:
+        print("No targets measured (they need PyTorch, thread counts 1 or 2, batches "
+              f"{', '.join(map(str, RATIO_TARGETS))})")
+        return
+    print("Each target, between the median rounds (in braces, the median of the per-round values)")
+    print(f"{'target':<46} {'measured':>18} {'met':>4}")
+    for row in rows:
+        if row["kind"] == "ratio":
+            name = (f"batch {row['batch']}, {row['threads']} thread{'s' * (row['threads'] > 1)}: "
+                    f">= {row['goal']:g}x PyTorch")
+        else:
+            name = f"batch {row['batch']}, 1 -> 2 threads: >= {row['goal']:g}x"
+        cell = f"{row['measured']:.2f}x {{{row['paired']:.2f}x}}"
+        extra = (f"  (two one-thread processes: {row['separate']:.2f}x)"
+                 if row.get("separate") is not None else "")
+        print(f"{name:<46} {cell:>18} {'yes' if row['met'] else 'NO':>4}{extra}")
+    missed = sum(not row["met"] for row in rows)
+    print(f"{len(rows) - missed} of {len(rows)} met")
+
+
 def write_json(path: str, report: dict) -> None:
     """Write ``report`` to ``path`` as indented JSON."""
     with open(path, "w") as fh:
@@ -692,6 +758,8 @@ def main(argv=None) -> dict:
     print_memory(report)
     print()
     print_scaling(report)
+    print()
+    print_targets(report)
     if args.json_path:
         write_json(args.json_path, report)
     return report

@@ -165,6 +165,49 @@ def test_scaling_table():
     assert two["paired_speedup"] == pytest.approx(170 / 110) and one["paired_speedup"] == 1
 
 
+def _row(threads, batch, impl, rounds, torch_rounds=None):
+    rate = float(np.median(rounds))
+    row = {"threads": threads, "batch": batch, "impl": impl, "examples_per_s": rate,
+           "rounds_examples_per_s": rounds, "ratio_to_pytorch": None, "paired_ratio_to_pytorch": None}
+    if torch_rounds is not None:
+        row["ratio_to_pytorch"] = rate / float(np.median(torch_rounds))
+        row["paired_ratio_to_pytorch"] = bts.paired_ratio(rounds, torch_rounds)
+    return row
+
+
+def test_targets_are_checked_against_the_measured_ratios_and_speedups(capsys):
+    """One ratio per batch size and thread count (deepinit over PyTorch, the median
+    rounds), and one speedup from 1 to 2 threads per batch size with the separate
+    processes' in the same rounds beside it; met only at or above the goal."""
+    torch = {(1, 10): [100.0, 100.0, 100.0], (2, 10): [150.0, 150.0, 150.0],
+             (1, 100): [1000.0, 1000.0, 1000.0], (2, 100): [1500.0, 1500.0, 1500.0]}
+    mine = {(1, 10): [290.0, 310.0, 300.0], (2, 10): [540.0, 560.0, 550.0],     # 3.0x and 3.67x; 1.83x
+            (1, 100): [1190.0, 1200.0, 1210.0], (2, 100): [2000.0, 2000.0, 2000.0]}  # 1.2x, 1.33x; 1.67x
+    results = []
+    for key, rounds in mine.items():
+        results.append(_row(*key, "deepinit", rounds, torch[key]))
+        results.append(_row(*key, "pytorch", torch[key], torch[key]))
+    results.append(_row(4, 10, "deepinit", [900.0, 900.0, 900.0], [200.0] * 3))  # no target at 4 threads
+    separate = [_row(1, 100, bts.SEPARATE, mine[1, 100]), _row(2, 100, bts.SEPARATE, [2300.0] * 3)]
+    report = {"results": results, "scaling": bts.scaling(results + separate)}
+    rows = {(r["kind"], r["batch"], r["threads"]): r for r in bts.targets(report)}
+    assert set(rows) == {("ratio", 10, 1), ("ratio", 10, 2), ("ratio", 100, 1), ("ratio", 100, 2),
+                         ("speedup", 10, 2), ("speedup", 100, 2)}
+    assert rows["ratio", 10, 1]["measured"] == pytest.approx(3.0) and rows["ratio", 10, 1]["met"]
+    assert rows["ratio", 100, 1]["goal"] == 1.2 and rows["ratio", 100, 1]["met"]
+    assert rows["speedup", 10, 2]["measured"] == pytest.approx(550 / 300) and rows["speedup", 10, 2]["met"]
+    assert rows["speedup", 10, 2]["separate"] is None
+    low = rows["speedup", 100, 2]
+    assert low["measured"] == pytest.approx(2000 / 1200) and not low["met"]
+    assert low["separate"] == pytest.approx(2300 / 1200)
+    bts.print_targets(report)
+    out = capsys.readouterr().out
+    assert "5 of 6 met" in out and "two one-thread processes: 1.92x" in out
+    # without PyTorch no ratios, and with one thread count no speedups
+    alone = [dict(r, ratio_to_pytorch=None) for r in results if r["impl"] == "deepinit" and r["threads"] == 1]
+    assert bts.targets({"results": alone, "scaling": bts.scaling(alone)}) == []
+
+
 def test_paired_ratio_is_the_median_of_per_round_ratios():
     assert bts.paired_ratio([200.0, 150.0, 330.0], [100.0, 100.0, 110.0]) == pytest.approx(2.0)
 
