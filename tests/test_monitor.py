@@ -15,6 +15,7 @@ from deepinit.monitor import (
     jacobian_singular_values,
     pow2_ceil,
     schedule,
+    weight_gram,
 )
 from deepinit.network import Network
 
@@ -355,6 +356,22 @@ def test_jacobian_singular_values_of_a_wide_layer():
     sv = jacobian_singular_values(W, a, "tanh")
     J = (1 - a * a)[:, None] * W.T
     np.testing.assert_allclose(sv, np.linalg.svd(J, compute_uv=False), rtol=1e-10, atol=1e-12)
+
+
+def test_jacobian_singular_values_of_a_tall_layer_with_a_shared_gram_matrix():
+    """The Gram matrix W^T W, computed once for a layer's examples, gives each
+    example the same values as computing it alone, and those are the SVD's."""
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((9, 6)).astype(np.float32)  # n_out <= n_in: W^T W
+    gram = weight_gram(W)
+    assert gram.dtype == np.float64 and gram.shape == (6, 6)
+    assert weight_gram(W.T) is None   # the wide layer's Gram matrix depends on the example
+    for seed in (2, 3):
+        a = np.tanh(np.random.default_rng(seed).standard_normal(6))
+        shared = jacobian_singular_values(W, a, "tanh", gram)
+        np.testing.assert_array_equal(shared, jacobian_singular_values(W, a, "tanh"))
+        J = (1 - a * a)[:, None] * W.T.astype(np.float64)
+        np.testing.assert_allclose(shared, np.linalg.svd(J, compute_uv=False), rtol=1e-9, atol=1e-12)
 
 
 def test_monitor_config_validation():

@@ -157,7 +157,22 @@ def derivative_from_output(act: str, a: np.ndarray) -> np.ndarray:
     return np.ones_like(a)
 
 
-def jacobian_singular_values(W: np.ndarray, a: np.ndarray, act: str) -> np.ndarray:
+def weight_gram(W: np.ndarray) -> np.ndarray | None:
+    """``W^T W`` in float64 where :func:`jacobian_singular_values` uses it (n_out <= n_in), else None.
+
+    The same for every example of a layer: computed once per layer, it spares
+    each further example a (n_out, n_in) x (n_in, n_out) product (about 30 ms of
+    the 140 ms an example takes on a 1000 x 1000 layer).
+    """
+    n_in, n_out = W.shape
+    if n_out > n_in:
+        return None
+    W = W.astype(np.float64)
+    return W.T @ W
+
+
+def jacobian_singular_values(W: np.ndarray, a: np.ndarray, act: str,
+                             gram: np.ndarray | None = None) -> np.ndarray:
     """Singular values of the layer Jacobian dz_l/dz_{l-1} = diag(f'(s_l)) W_l^T of one example.
 
     Parameters
@@ -165,6 +180,9 @@ def jacobian_singular_values(W: np.ndarray, a: np.ndarray, act: str) -> np.ndarr
     W : (n_in, n_out) array, the layer's weights (deepinit's layout).
     a : (n_out,) array, the layer's activations for the example.
     act : str, the layer's activation.
+    gram : (n_out, n_out) float64 array, optional
+        ``weight_gram(W)``, shared by the examples of a layer; computed here when
+        not given.
 
     Returns
     -------
@@ -175,11 +193,13 @@ def jacobian_singular_values(W: np.ndarray, a: np.ndarray, act: str) -> np.ndarr
     ``~ sqrt(eps) * max singular value`` on the smallest singular values only.
     """
     d = derivative_from_output(act, a)
-    W = W.astype(np.float64)
     n_in, n_out = W.shape
     if n_out <= n_in:
-        gram = (W.T @ W) * np.outer(d, d)
+        if gram is None:
+            gram = weight_gram(W)
+        gram = gram * np.outer(d, d)
     else:
+        W = W.astype(np.float64)
         gram = (W * (d * d)) @ W.T
     ev = np.linalg.eigvalsh(gram)
     return np.sqrt(np.clip(ev, 0.0, None))[::-1]
@@ -443,12 +463,13 @@ class Monitor:
             W = net.weights[l]
             svs = []
             finite_W = bool(np.isfinite(W).all())
+            gram = weight_gram(W) if finite_W and self.n_jac > 1 else None
             for p in range(self.n_jac):
                 a = acts[l][p]
                 if not (finite_W and np.isfinite(a).all()):
                     nonfinite[l] += 1   # counted, never decomposed (LAPACK would fail on NaN)
                     continue
-                svs.append(jacobian_singular_values(W, a, self.acts[l]))
+                svs.append(jacobian_singular_values(W, a, self.acts[l], gram))
             per_layer.append(np.concatenate(svs) if svs else np.empty(0))
         if self.jacobian.edges is None:
             rows = []
